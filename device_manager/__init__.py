@@ -1,0 +1,1 @@
+"""HallCloud device_manager package."""

@@ -1,0 +1,65 @@
+"""The ``hall`` command: a thin shell composing each package's own sub-commands.
+
+Each package owns its commands in its ``cli`` module; this module only mounts them, importing a
+package lazily so that ``hall images list`` does not pay for FastAPI or Pulumi imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# sub-command name -> "module:attribute" of a click command or group
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "images": ("images.cli:images", "image catalog, golden images and tiny test images"),
+    "desktop": ("vdi.cli:desktop", "one desktop: snapshots, backups, restore, reset"),
+    "backup": ("vdi.cli:backup", "backups: verify (restore drill)"),
+    "snapshots": ("vdi.cli:snapshots", "snapshot policies and the scheduler"),
+    "console": ("vdi.cli:console", "one-time console access to desktops and seats"),
+    "stack": ("infra.cli:stack", "the hall as a Pulumi stack"),
+    "window": ("device_manager.cli:window", "service windows: setup and teardown"),
+    "serve": ("device_manager.cli:serve", "run the device manager API"),
+    "admin": ("device_manager.cli:admin", "administration: tokens, database"),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                return _unavailable(cmd_name, target[1])
+            raise
+        command: Any = getattr(module, attr, None)
+        if command is None:
+            return _unavailable(cmd_name, target[1])
+        return command  # type: ignore[no-any-return]
+
+
+def _unavailable(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=f"{help_text} (not available in this build)")
+    def missing() -> None:
+        raise click.ClickException(f"'hall {name}' is not available in this build of HallCloud")
+
+    return missing
+
+
+@click.group(cls=LazyGroup, help="HallCloud: the private cloud of a government service hall.")
+def main() -> None:
+    pass
+
+
+if __name__ == "__main__":
+    main()

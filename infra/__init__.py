@@ -1,0 +1,1 @@
+"""HallCloud infra package."""
