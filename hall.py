@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-# sub-command name -> "module:attribute" of a click command or group
+# sub-command name -> ("module:attribute" of a click command or group, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "images": ("images.cli:images", "image catalog, golden images and tiny test images"),
     "desktop": ("vdi.cli:desktop", "one desktop: snapshots, backups, restore, reset"),
@@ -22,6 +22,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "window": ("device_manager.cli:window", "service windows: setup and teardown"),
     "serve": ("device_manager.cli:serve", "run the device manager API"),
     "admin": ("device_manager.cli:admin", "administration: tokens, database"),
+}
+
+
+# extra commands a higher package mounts into a lower package's group: `images/` imports nothing of
+# ours, so the image commands that need libvirt (validate, boot-test, import) live in `vdi.cli`.
+EXTRA_COMMANDS: dict[str, list[str]] = {
+    "images": ["vdi.cli:image_commands"],
 }
 
 
@@ -45,7 +52,22 @@ class LazyGroup(click.Group):
         command: Any = getattr(module, attr, None)
         if command is None:
             return _unavailable(cmd_name, target[1])
+        if isinstance(command, click.Group):
+            for extra in EXTRA_COMMANDS.get(cmd_name, []):
+                for sub in _load_extra(extra):
+                    command.add_command(sub)
         return command  # type: ignore[no-any-return]
+
+
+def _load_extra(target: str) -> list[click.Command]:
+    module_name, attr = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return []
+        raise
+    return list(getattr(module, attr, []))
 
 
 def _unavailable(name: str, help_text: str) -> click.Command:
