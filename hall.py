@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 # extra commands a higher package mounts into a lower package's group: `images/` imports nothing of
 # ours, so the image commands that need libvirt (validate, boot-test, import) live in `vdi.cli`.
 EXTRA_COMMANDS: dict[str, list[str]] = {
-    "images": ["vdi.cli:image_commands"],
+    "images": ["images.testimage.cli:build_test", "vdi.cli:image_commands"],
 }
 
 
@@ -67,7 +67,12 @@ def _load_extra(target: str) -> list[click.Command]:
         if exc.name and module_name.startswith(exc.name):
             return []
         raise
-    return list(getattr(module, attr, []))
+    found = getattr(module, attr, None)
+    if found is None:
+        return []
+    if isinstance(found, click.Command):
+        return [found]
+    return list(found)
 
 
 def _unavailable(name: str, help_text: str) -> click.Command:
