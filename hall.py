@@ -7,7 +7,6 @@ package lazily so that ``hall images list`` does not pay for FastAPI or Pulumi i
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 import click
 
@@ -49,14 +48,14 @@ class LazyGroup(click.Group):
             if exc.name and module_name.startswith(exc.name):
                 return _unavailable(cmd_name, target[1])
             raise
-        command: Any = getattr(module, attr, None)
+        command: click.Command | None = getattr(module, attr, None)
         if command is None:
             return _unavailable(cmd_name, target[1])
         if isinstance(command, click.Group):
             for extra in EXTRA_COMMANDS.get(cmd_name, []):
                 for sub in _load_extra(extra):
                     command.add_command(sub)
-        return command  # type: ignore[no-any-return]
+        return command
 
 
 def _load_extra(target: str) -> list[click.Command]:
