@@ -1,0 +1,296 @@
+"""Real SNMP agents on loopback for tests and benchmarks: net-snmp's snmpd and snmpsim.
+
+Both run as child processes of the test run on ``127.0.0.1:<free port>`` with their own config in a
+temporary directory, and are stopped by the process handle we hold (never by name).
+
+* ``SnmpdAgent``: Debian's snmpd with a v2c community and a v3 authPriv user (SHA-256 + AES-128) made
+  by ``createUser`` in its own config; ``-C`` so no system config is read, persistent state in its
+  directory (``SNMP_PERSISTENT_DIR``).
+* ``SnmpsimAgent``: snmpsim serving our ``data/snmprec/*.snmprec`` files; each file is one simulated
+  device, addressed by SNMPv2c community = file name (``printer``, ``ups``, ``switch``, ``kiosk``...).
+  SNMPv3 requests (empty context, as our poller sends) are served from one chosen file (``v3_data``).
+  snmpsim 1.2 must drop root (``--process-user=nobody``), so when we are root it runs under Debian's
+  ``/usr/bin/python3`` (needs ``python3-gdbm``) with the venv's site-packages on ``PYTHONPATH``:
+  the venv's own interpreter may live under ``/root``, which nobody cannot read.
+
+Pytest fixtures at the bottom (``snmpd_agent``, ``snmpsim_agent``: session-wide, shared;
+``own_snmpsim``: a private agent a test may stop and restart). Import them into a test module or a
+conftest: ``from tests.device_manager.snmp_agents import snmpsim_agent  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from device_manager.snmp.credentials import SnmpV2c, SnmpV3
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "snmprec"
+LOOPBACK = "127.0.0.1"
+V2C = SnmpV2c("public")
+V3_USER = SnmpV3("hallmon", "hallcloud-auth-key", "hallcloud-priv-key")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def free_udp_port(host: str = LOOPBACK) -> int:
+    """A UDP port free right now on ``host`` (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def snmpget_args(credential: SnmpV2c | SnmpV3) -> list[str]:
+    """net-snmp command-line options for a credential (used by readiness checks and the benchmark)."""
+    if isinstance(credential, SnmpV2c):
+        return ["-v2c", "-c", credential.community]
+    return ["-v3", "-l", "authPriv", "-u", credential.user, "-a", "SHA-256", "-A", credential.auth_key,
+            "-x", "AES", "-X", credential.priv_key]
+
+
+def wait_until_answers(host: str, port: int, credential: SnmpV2c | SnmpV3, timeout: float = 30.0,
+                       process: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    """Poll sysUpTime.0 with snmpget until the agent answers; fail with the agent's log otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            break
+        done = subprocess.run(
+            ["snmpget", *snmpget_args(credential), "-t", "0.5", "-r", "0", "-On", f"{host}:{port}",
+             "1.3.6.1.2.1.1.3.0"], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and "1.3.6.1.2.1.1.3.0" in done.stdout:
+            return
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"SNMP agent on {host}:{port} did not answer within {timeout:g} s\n{tail}")
+
+
+class _Agent:
+    """Common start/stop/restart of one child process that we own."""
+
+    host = LOOPBACK
+
+    def __init__(self, workdir: Path | None, port: int | None) -> None:
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hallcloud-snmp-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_udp_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.workdir / "agent.log"
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def _ready_credential(self) -> SnmpV2c | SnmpV3:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self.running:
+            return
+        command, env = self._command()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            cwd=self.workdir, start_new_session=True)
+        try:
+            wait_until_answers(self.host, self.port, self._ready_credential(), timeout, self.process,
+                               self.log_path)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the agent (the device 'goes down'); its port stays reserved for ``restart``."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> _Agent:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SnmpdAgent(_Agent):
+    """net-snmp's snmpd on loopback: v2c community ``community`` and v3 authPriv ``v3_user``."""
+
+    def __init__(self, workdir: Path | None = None, port: int | None = None, community: str = "public",
+                 v3_user: SnmpV3 = V3_USER, sys_name: str = "hallcloud-snmpd",
+                 extra_config: str = "") -> None:
+        super().__init__(workdir, port)
+        self.community = community
+        self.v3_user = v3_user
+        self.sys_name = sys_name
+        self.extra_config = extra_config
+        self.config_path = self.workdir / "snmpd.conf"
+        self.pid_path = self.workdir / "snmpd.pid"
+        self.state_dir = self.workdir / "state"
+
+    @property
+    def v2c(self) -> SnmpV2c:
+        return SnmpV2c(self.community)
+
+    def _ready_credential(self) -> SnmpV2c | SnmpV3:
+        return self.v2c
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        self.state_dir.mkdir(exist_ok=True)
+        u = self.v3_user
+        self.config_path.write_text(
+            f"agentAddress udp:{self.host}:{self.port}\n"
+            f"rocommunity {self.community} {self.host}\n"
+            f'createUser {u.user} SHA-256 "{u.auth_key}" AES "{u.priv_key}"\n'
+            f"rouser {u.user} priv\n"
+            f"sysName {self.sys_name}\n"
+            "sysLocation HallCloud test rack\n"
+            "sysContact it@hall.example\n"
+            "sysServices 72\n"
+            f"{self.extra_config}\n"
+        )
+        self.config_path.chmod(0o600)
+        env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.state_dir), MIBS="", MIBDIRS="/nonexistent")
+        command = ["snmpd", "-f", "-Lo", "-C", "-c", str(self.config_path), "-p", str(self.pid_path)]
+        return command, env
+
+
+def _simulator_python() -> tuple[str, dict[str, str]]:
+    """Interpreter and environment for snmpsim (see the module docstring for why)."""
+    env = dict(os.environ)
+    if os.geteuid() != 0:
+        return sys.executable, env
+    if not Path(SYSTEM_PYTHON).exists():
+        raise RuntimeError(
+            "snmpsim must drop root and needs /usr/bin/python3 (apt-get install python3 python3-gdbm)")
+    env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
+    return SYSTEM_PYTHON, env
+
+
+class SnmpsimAgent(_Agent):
+    """snmpsim on loopback serving ``.snmprec`` files; each file is a device addressed by community.
+
+    ``endpoints`` > 1 listens on that many consecutive free ports (``ports``) with the same data, so a
+    benchmark can address many distinct (port, community) devices through one process.
+    """
+
+    def __init__(self, workdir: Path | None = None, port: int | None = None,
+                 data_files: Sequence[Path] | None = None, v3_user: SnmpV3 = V3_USER,
+                 v3_data: str = "kiosk", endpoints: int = 1, max_var_binds: int = 256) -> None:
+        super().__init__(workdir, port)
+        self.data_files = list(data_files) if data_files is not None else sorted(DATA_DIR.glob("*.snmprec"))
+        self.v3_user = v3_user
+        self.v3_data = v3_data
+        self.max_var_binds = max_var_binds
+        self.ports = [self.port] + [free_udp_port() for _ in range(endpoints - 1)]
+        self.data_dir = self.workdir / "data"
+        self.cache_dir = self.workdir / "cache"
+
+    @property
+    def communities(self) -> list[str]:
+        return [p.stem for p in self.data_files]
+
+    def credential(self, name: str) -> SnmpV2c:
+        if name not in self.communities:
+            raise KeyError(f"snmpsim has no data file {name}.snmprec; have: {', '.join(self.communities)}")
+        return SnmpV2c(name)
+
+    def _ready_credential(self) -> SnmpV2c | SnmpV3:
+        return SnmpV2c(self.communities[0])
+
+    def _prepare(self) -> None:
+        for directory in (self.data_dir, self.cache_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        for path in self.data_files:
+            shutil.copyfile(path, self.data_dir / path.name)
+        # "self" = the empty SNMPv3 context: what a v3 request without a context name is served from.
+        v3_source = next((p for p in self.data_files if p.stem == self.v3_data), None)
+        if v3_source is None:
+            raise KeyError(f"v3_data {self.v3_data!r} is not among the data files")
+        shutil.copyfile(v3_source, self.data_dir / "self.snmprec")
+        if os.geteuid() == 0:
+            # The simulator runs as nobody: it reads the data and writes its index cache.
+            for path in (self.workdir, self.data_dir, *self.data_dir.iterdir()):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            shutil.chown(self.cache_dir, "nobody", "nogroup")
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        self._prepare()
+        python, env = _simulator_python()
+        u = self.v3_user
+        command = [python, "-m", "snmpsim.commands.responder", "--log-level=error",
+                   f"--data-dir={self.data_dir}", f"--cache-dir={self.cache_dir}",
+                   f"--max-var-binds={self.max_var_binds}",
+                   f"--v3-user={u.user}", f"--v3-auth-key={u.auth_key}", "--v3-auth-proto=SHA256",
+                   f"--v3-priv-key={u.priv_key}", "--v3-priv-proto=AES"]
+        command += [f"--agent-udpv4-endpoint={self.host}:{p}" for p in self.ports]
+        if os.geteuid() == 0:
+            command += ["--process-user=nobody", "--process-group=nogroup"]
+        return command, env
+
+
+# ---- pytest fixtures ---------------------------------------------------------------------------------
+def _need(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.fail(f"{binary} is not installed (make setup installs Debian's snmpd and snmp)")
+
+
+@pytest.fixture(scope="session")
+def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
+    """One snmpd for the session (do not stop it in a test; use ``own_snmpd`` for that)."""
+    _need("snmpd")
+    agent = SnmpdAgent(tmp_path_factory.mktemp("snmpd"))
+    agent.start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpsim_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
+    """One snmpsim with every data file, for the session (do not stop it in a test)."""
+    _need("snmpget")
+    workdir = tmp_path_factory.mktemp("snmpsim")
+    agent = SnmpsimAgent(workdir)
+    agent.start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture
+def own_snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
+    """A private snmpsim the test may ``stop()`` and ``restart()`` (device down and back)."""
+    agent = SnmpsimAgent(tmp_path_factory.mktemp("own-snmpsim"))
+    agent.start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture
+def own_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
+    """A private snmpd the test may ``stop()`` and ``restart()``."""
+    agent = SnmpdAgent(tmp_path_factory.mktemp("own-snmpd"))
+    agent.start()
+    yield agent
+    agent.stop()
