@@ -1,0 +1,133 @@
+"""Opening hypervisor connections and converting libvirt errors at the boundary.
+
+Every libvirt call in vdi runs inside :func:`libvirt_errors`, which turns ``libvirt.libvirtError``
+into the matching :mod:`vdi.exceptions` class naming the object concerned. :func:`connect` also
+starts libvirt's default event loop once per process (console streams and keepalives need it) and
+silences libvirt's habit of printing every error to stderr.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from urllib.parse import urlsplit
+
+import libvirt
+
+from vdi.exceptions import (
+    Conflict,
+    ConnectionFailed,
+    InvalidSpec,
+    LibvirtOperationFailed,
+    NotFound,
+    UnsupportedOperation,
+    VdiError,
+)
+
+DEFAULT_URI = "qemu:///system"
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+_NOT_FOUND_CODES = {
+    libvirt.VIR_ERR_NO_DOMAIN,
+    libvirt.VIR_ERR_NO_NETWORK,
+    libvirt.VIR_ERR_NO_STORAGE_POOL,
+    libvirt.VIR_ERR_NO_STORAGE_VOL,
+    libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT,
+}
+_INVALID_CODES = {
+    libvirt.VIR_ERR_XML_ERROR,
+    libvirt.VIR_ERR_XML_DETAIL,
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+    libvirt.VIR_ERR_INVALID_ARG,
+}
+
+
+def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; vdi reports them itself."""
+
+
+def _start_event_loop() -> None:
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        libvirt.registerErrorHandler(_ignore_libvirt_errors, None)
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-event-loop", daemon=True).start()
+        _event_loop_started = True
+
+
+def connect(uri: str = DEFAULT_URI) -> libvirt.virConnect:
+    """Open ``uri`` read-write; a :class:`ConnectionFailed` naming the URI and the usual fixes."""
+    _start_event_loop()
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise ConnectionFailed(
+            f"hypervisor {uri}",
+            f"cannot connect: {exc.get_error_message()}",
+            "start the daemons (`make setup` starts virtlogd and libvirtd) or check the URI",
+        ) from exc
+    if conn is None:  # pragma: no cover - older bindings returned None instead of raising
+        raise ConnectionFailed(f"hypervisor {uri}", "cannot connect", "check the URI")
+    return conn
+
+
+@contextmanager
+def connection(uri: str = DEFAULT_URI) -> Iterator[libvirt.virConnect]:
+    conn = connect(uri)
+    try:
+        yield conn
+    finally:
+        with suppress(libvirt.libvirtError):
+            conn.close()
+
+
+def is_local(conn: libvirt.virConnect) -> bool:
+    """True when the hypervisor runs on this machine (its files are our files)."""
+    parts = urlsplit(conn.getURI())
+    return parts.hostname in (None, "", "localhost") and not parts.scheme.startswith("test")
+
+
+def is_test_driver(conn: libvirt.virConnect) -> bool:
+    return conn.getType().lower() == "test"
+
+
+@contextmanager
+def libvirt_errors(obj: str, action: str, fix: str | None = None) -> Iterator[None]:
+    """Convert a ``libvirtError`` raised inside into the matching :class:`VdiError` about ``obj``."""
+    try:
+        yield
+    except VdiError:
+        raise
+    except libvirt.libvirtError as exc:
+        raise convert(exc, obj, action, fix) from exc
+
+
+def convert(exc: libvirt.libvirtError, obj: str, action: str, fix: str | None = None) -> VdiError:
+    code = exc.get_error_code()
+    message = exc.get_error_message() or str(exc)
+    problem = f"cannot {action}: {message}"
+    if code in _NOT_FOUND_CODES:
+        return NotFound(obj, problem, fix or "check the name, or create it first")
+    if code == libvirt.VIR_ERR_NO_SUPPORT:
+        return UnsupportedOperation(
+            obj,
+            problem,
+            fix
+            or "the hypervisor's libvirt lacks this driver or feature; for storage, install "
+            "libvirt-daemon-driver-storage and restart libvirtd",
+        )
+    if code == libvirt.VIR_ERR_OPERATION_INVALID and "already" in message:
+        return Conflict(obj, problem, fix or "remove the existing object or choose another name")
+    if code in _INVALID_CODES:
+        return InvalidSpec(obj, problem, fix or "correct the definition")
+    return LibvirtOperationFailed(obj, problem, fix, code=code)

@@ -1,0 +1,323 @@
+"""Typed models of the libvirt objects vdi manages: networks, pools, volumes, domains, snapshots.
+
+Plain dataclasses, one per XML element, with no XML and no libvirt in them: :mod:`vdi.xml` renders
+and parses them, :mod:`vdi.plan` fills them from the machine profiles, and the operation modules
+apply them. ``None`` means "not specified": libvirt chooses (a MAC address, a bridge name, a VNC
+port) and :func:`differences` does not compare it, which is what lets ``ensure_*`` accept an
+object libvirt has completed with its own defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+# -- networks ---------------------------------------------------------------------------------------
+
+ForwardMode = Literal["isolated", "nat", "bridge"]
+
+
+@dataclass
+class NetworkIP:
+    address: str
+    prefix: int
+    dhcp_start: str | None = None
+    dhcp_end: str | None = None
+
+
+@dataclass
+class Network:
+    """A libvirt virtual network.
+
+    ``isolated``: guests talk only to each other (no forward element); ``nat``: libvirt NATs to the
+    host's uplink; ``bridge``: guests join the existing host bridge ``bridge``.
+    """
+
+    name: str
+    forward: ForwardMode = "isolated"
+    bridge: str | None = None
+    ip: NetworkIP | None = None
+    uuid: str | None = field(default=None, metadata={"compare": False})
+
+
+# -- storage ----------------------------------------------------------------------------------------
+
+PoolType = Literal["dir", "netfs", "rbd"]
+
+
+@dataclass
+class PoolHost:
+    name: str
+    port: int | None = None
+
+
+@dataclass
+class PoolAuth:
+    """Ceph authentication: a libvirt secret (by UUID) holding the key of ``username``."""
+
+    username: str
+    secret_uuid: str
+    type: Literal["ceph", "chap"] = "ceph"
+
+
+@dataclass
+class PoolSource:
+    hosts: list[PoolHost] = field(default_factory=list)
+    dir: str | None = None
+    """netfs: the exported directory on the NFS server."""
+    name: str | None = None
+    """rbd: the Ceph pool name."""
+    format: str | None = None
+    """netfs: the file system type (``nfs``)."""
+    auth: PoolAuth | None = None
+
+
+@dataclass
+class Pool:
+    name: str
+    type: PoolType = "dir"
+    target_path: str | None = None
+    """dir / netfs: where volumes live on the hypervisor host (netfs: the mount point)."""
+    source: PoolSource | None = None
+    uuid: str | None = field(default=None, metadata={"compare": False})
+
+
+VolumeFormat = Literal["qcow2", "raw"]
+
+
+@dataclass
+class BackingStore:
+    path: str
+    format: VolumeFormat = "qcow2"
+
+
+@dataclass
+class Volume:
+    name: str
+    capacity_bytes: int
+    format: VolumeFormat = "qcow2"
+    allocation_bytes: int | None = field(default=None, metadata={"compare": False})
+    backing: BackingStore | None = None
+    path: str | None = field(default=None, metadata={"compare": False})
+    """Read back from libvirt: the volume's path on the hypervisor."""
+
+
+# -- domains ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loader:
+    path: str
+    type: Literal["pflash", "rom"] = "pflash"
+    readonly: bool = True
+    secure: bool | None = None
+
+
+@dataclass
+class Nvram:
+    template: str | None = None
+    path: str | None = field(default=None, metadata={"compare": False})
+    """Chosen by libvirt (``/var/lib/libvirt/qemu/nvram/<name>_VARS.fd``) unless given."""
+
+
+@dataclass
+class DomainOS:
+    arch: str
+    machine: str = field(metadata={"compare": "machine"})
+    """An alias (``q35``) or a versioned type; libvirt stores the versioned one (``pc-q35-10.0``)."""
+    type: str = "hvm"
+    loader: Loader | None = None
+    nvram: Nvram | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    boot_devices: list[str] = field(default_factory=list, metadata={"compare": "subset"})
+
+
+@dataclass
+class Cpu:
+    mode: str = "custom"
+    model: str | None = None
+
+
+@dataclass
+class Features:
+    acpi: bool = False
+    apic: bool = False
+    pae: bool = False
+    gic_version: str | None = None
+
+
+@dataclass
+class Disk:
+    """A disk backed by a file path (``type='file'``) or a pool volume (``type='volume'``)."""
+
+    target_dev: str
+    bus: str = "virtio"
+    device: Literal["disk", "cdrom"] = "disk"
+    type: Literal["file", "volume", "network"] = "file"
+    source_file: str | None = None
+    source_pool: str | None = None
+    source_volume: str | None = None
+    driver_type: str | None = "qcow2"
+    readonly: bool = False
+
+
+@dataclass
+class Interface:
+    type: Literal["network", "bridge"] = "network"
+    source: str = "default"
+    """Network name (``type='network'``) or host bridge name (``type='bridge'``)."""
+    model: str | None = "virtio"
+    mac: str | None = None
+
+
+@dataclass
+class Graphics:
+    type: Literal["vnc", "spice"] = "vnc"
+    port: int | None = field(default=None, metadata={"compare": False})
+    """None: autoport. Read back from a running domain."""
+    listen: str = "127.0.0.1"
+    passwd: str | None = field(default=None, metadata={"compare": False})
+
+
+@dataclass
+class Serial:
+    """A serial port; the first one is also the guest console (``<console type=... target serial>``)."""
+
+    type: Literal["pty", "unix"] = "pty"
+    path: str | None = field(default=None, metadata={"compare": False})
+    port: int = 0
+
+
+@dataclass
+class Video:
+    model: str = "virtio"
+
+
+@dataclass
+class InputDevice:
+    type: str
+    bus: str
+
+
+@dataclass
+class Controller:
+    type: str
+    model: str | None = None
+
+
+@dataclass
+class Domain:
+    name: str
+    os: DomainOS
+    memory_mib: int = 1024
+    vcpus: int = 1
+    type: str = "qemu"
+    cpu: Cpu | None = None
+    features: Features = field(default_factory=Features)
+    disks: list[Disk] = field(default_factory=list)
+    interfaces: list[Interface] = field(default_factory=list)
+    graphics: list[Graphics] = field(default_factory=list)
+    serials: list[Serial] = field(default_factory=list)
+    video: Video | None = None
+    inputs: list[InputDevice] = field(default_factory=list, metadata={"compare": "subset"})
+    controllers: list[Controller] = field(default_factory=list, metadata={"compare": "subset"})
+    description: str | None = None
+    uuid: str | None = field(default=None, metadata={"compare": False})
+
+    def nvram_in_use(self) -> bool:
+        return self.os.nvram is not None
+
+
+# -- snapshots --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SnapshotDisk:
+    name: str
+    """The disk's target device (``vda``)."""
+    snapshot: Literal["no", "internal", "external"] = "external"
+    source_file: str | None = None
+    driver_type: str | None = "qcow2"
+
+
+@dataclass
+class Snapshot:
+    name: str
+    description: str | None = None
+    memory: Literal["no", "internal", "external"] = "no"
+    memory_file: str | None = None
+    disks: list[SnapshotDisk] = field(default_factory=list)
+
+
+# -- comparing desired and actual definitions ---------------------------------------------------------
+
+
+def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
+    """What in ``actual`` differs from ``desired``, as ``"path: actual, wanted desired"`` lines.
+
+    Fields that are ``None`` in ``desired`` or marked ``compare=False`` are libvirt's to choose and are
+    not compared. Lists compare element by element, except fields marked ``compare="subset"`` (devices
+    libvirt adds implicitly, such as a PS/2 mouse), where each desired element must be present.
+    """
+    if desired is None:
+        return []
+    if is_dataclass(desired) and not isinstance(desired, type):
+        if type(actual) is not type(desired):
+            return [f"{path or type(desired).__name__}: {_show(actual)}, wanted {_show(desired)}"]
+        out: list[str] = []
+        for f in fields(desired):
+            mode = f.metadata.get("compare", True)
+            if mode is False:
+                continue
+            sub = f"{path}.{f.name}" if path else f.name
+            want, have = getattr(desired, f.name), getattr(actual, f.name)
+            if mode == "machine":
+                if want is not None and not machine_matches(want, have):
+                    out.append(f"{sub}: {have}, wanted {want}")
+            elif mode == "subset":
+                remaining = list(have)
+                for item in want:
+                    match = next((h for h in remaining if not differences(item, h)), None)
+                    if match is None:
+                        out.append(f"{sub}: missing {_show(item)}")
+                    else:
+                        remaining.remove(match)
+            else:
+                out.extend(differences(want, have, sub))
+        return out
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            have_len = len(actual) if isinstance(actual, list) else "none"
+            return [f"{path}: {have_len} entries, wanted {len(desired)}"]
+        out = []
+        for i, (want, have) in enumerate(zip(desired, actual, strict=True)):
+            out.extend(differences(want, have, f"{path}[{i}]"))
+        return out
+    if desired != actual:
+        return [f"{path}: {_show(actual)}, wanted {_show(desired)}"]
+    return []
+
+
+def machine_matches(wanted: str, actual: str | None) -> bool:
+    """``q35`` matches ``pc-q35-10.0`` and ``virt`` matches ``virt-10.0``: libvirt expands aliases."""
+    if actual is None:
+        return False
+    if actual == wanted:
+        return True
+    return re.fullmatch(rf"(pc-)?{re.escape(wanted)}-[0-9.]+", actual) is not None
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if is_dataclass(value) and not isinstance(value, type):
+        shown = ", ".join(
+            f"{f.name}={getattr(value, f.name)!r}"
+            for f in fields(value)
+            if getattr(value, f.name) is not None
+        )
+        return f"{type(value).__name__}({shown})"
+    return str(value)
