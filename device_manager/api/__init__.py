@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies, middleware and one router module per resource."""

@@ -1,0 +1,114 @@
+"""FastAPI dependencies: settings, database session, credential box, the authenticated principal and
+role checks. A failed authentication is audited and counted against the client's stricter budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from device_manager.core.config import Settings
+from device_manager.core.secrets import SecretBox
+from device_manager.core.security import ROLE_RANK, Principal, principal_of, verify_token
+from device_manager.db.models import utcnow
+from device_manager.services import audit
+from device_manager.services.alerts import AlertEngine
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as db:
+        yield db
+
+
+def get_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+def get_alert_engine(request: Request) -> AlertEngine:
+    engine: AlertEngine = request.app.state.alert_engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_db)]
+BoxDep = Annotated[SecretBox, Depends(get_box)]
+AlertEngineDep = Annotated[AlertEngine, Depends(get_alert_engine)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _reject(request: Request, reason: str) -> HTTPException:
+    state = request.app.state
+    audit.record(
+        state.session_factory,
+        principal=None,
+        action="auth.failed",
+        path=f"{request.method} {request.url.path}",
+        status_code=401,
+        client=client_address(request),
+        detail=reason,
+    )
+    request.state.audit_recorded = True
+    state.auth_failures.take(client_address(request))
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=reason,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_principal(request: Request, db: SessionDep, settings: SettingsDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise _reject(request, "missing bearer token (Authorization: Bearer hct_...)")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _reject(request, "malformed Authorization header; expected 'Bearer <token>'")
+    row = verify_token(db, settings.secret_key.get_secret_value(), token.strip())
+    if row is None:
+        raise _reject(request, "invalid, expired or revoked token")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+        db.commit()
+    principal = principal_of(row)
+    request.state.principal = principal
+    return principal
+
+
+def require(role: str) -> Callable[..., Principal]:
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role}")
+
+    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.at_least(role):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"role '{principal.role}' may not do this; needs '{role}' or higher",
+            )
+        return principal
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+ItStaff = Annotated[Principal, Depends(require("it_staff"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def note(request: Request, detail: str) -> None:
+    """Add a human-readable detail to this request's audit entry (never put secrets here)."""
+    request.state.audit_detail = detail

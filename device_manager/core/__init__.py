@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the device manager: settings, secrets, security, metrics."""

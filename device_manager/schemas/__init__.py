@@ -1,0 +1,1 @@
+"""Pydantic API models: ``XCreate`` (input), ``XUpdate`` (partial input), ``XPublic`` (output)."""

@@ -1,0 +1,1 @@
+"""Application services: inventory, credentials, alerts, polling, notifications, audit."""

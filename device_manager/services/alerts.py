@@ -1,0 +1,431 @@
+"""The alert engine: turns poll results and traps into alerts.
+
+For every (rule, device, subject) - the subject is a supply index, an ifIndex, a storage index or empty -
+``alert_states`` remembers the last 16 observations. An alert opens after ``raise_after`` consecutive
+active observations and resolves after ``clear_after`` consecutive clear ones (hysteresis). When the
+observation history changes state ``flap_threshold`` times or more, the alert is *flapping*: it is held
+open, marked, announced once, and not re-announced until it settles. During a maintenance window (of
+the device or its site) no alert opens and nothing is announced. Traps are edges: a linkDown or UPS
+on-battery trap opens its alert at once, the matching linkUp / on-line trap clears it at once.
+
+A poll that could not reach the device (down, auth_error) says nothing about supplies or doors: only the
+``device_down`` rule is judged from it, so an unreachable printer does not "resolve" its paper-out alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from device_manager.db.models import (
+    Alert,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    Device,
+    MaintenanceWindow,
+    utcnow,
+)
+from device_manager.errors import Conflict
+
+HISTORY = 16
+REACHABLE = ("up", "degraded")
+SUPPLY_RE = re.compile(r"^supply\.([^.]+)\.percent$")
+IFINDEX_OID = "1.3.6.1.2.1.2.2.1.1."
+HR_STORAGE_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"
+
+
+class PollResultLike(Protocol):
+    """What the engine reads from ``device_manager.snmp.poller.PollResult`` (read-only)."""
+
+    @property
+    def device_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+    @property
+    def facts(self) -> Mapping[str, Any]: ...
+    @property
+    def problems(self) -> Sequence[Any]: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class TrapEventLike(Protocol):
+    """What the engine reads from ``device_manager.snmp.traps.TrapEvent``."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def oid(self) -> str: ...
+    @property
+    def varbinds(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    active: bool
+    value: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class Notification:
+    event: str  # alert.opened | alert.resolved | alert.acknowledged | alert.flapping
+    alert: dict[str, Any]
+    alert_id: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _subject(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _index_by_label(table: Any, label: Any, field: str) -> str:
+    """The table index whose ``field`` equals ``label`` (poll facts), so that a problem reported by name
+    and a trap reported by index land on the same subject."""
+    if isinstance(table, dict):
+        for index, entry in table.items():
+            if isinstance(entry, dict) and entry.get(field) == label:
+                return str(index)
+    return _subject(label)
+
+
+def observe(rule: AlertRule, result: PollResultLike) -> dict[str, Observation] | None:
+    """What ``rule`` sees in ``result``: subject -> observation, or None when it cannot judge.
+
+    Subjects missing from the answer are clear. Subjects are table indexes (supply, ifIndex,
+    hrStorageIndex) where the poll says which, so traps and polls agree on them."""
+    if rule.kind == "device_down":
+        down = result.status == "down"
+        return {"": Observation(down, detail=(result.error or "no answer") if down else "")}
+    if result.status not in REACHABLE:
+        return None
+    seen: dict[str, Observation] = {}
+    problems = [p for p in result.problems if getattr(p, "code", None) == rule.kind]
+    facts = result.facts or {}
+    if rule.kind == "supply_low":
+        threshold = rule.threshold if rule.threshold is not None else 10.0
+        for metric, value in result.metrics.items():
+            match = SUPPLY_RE.match(metric)
+            if match is not None and value >= 0:
+                seen[match.group(1)] = Observation(value < threshold, float(value), f"{value:g}%")
+        supplies = facts.get("supplies")
+        if isinstance(supplies, dict):
+            for key, entry in supplies.items():
+                if isinstance(entry, dict) and entry.get("state") == "empty":
+                    seen[str(key)] = Observation(True, 0.0, "empty")
+        if not seen:  # no levels at all: fall back to the printer's own low-supply bits
+            for problem in problems:
+                seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
+        return seen
+    if rule.kind == "disk_high":
+        threshold = rule.threshold if rule.threshold is not None else 90.0
+        storage = facts.get("storage")
+        if isinstance(storage, dict) and storage:
+            for index, entry in storage.items():
+                if not isinstance(entry, dict) or entry.get("percent") is None:
+                    continue
+                if not str(entry.get("type", "")).endswith(HR_STORAGE_FIXED_DISK):
+                    continue  # RAM and virtual memory are meant to be full
+                percent = float(entry["percent"])
+                seen[str(index)] = Observation(percent > threshold, percent, f"{percent:g}%")
+        else:
+            for problem in problems:
+                seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
+        return seen
+    if rule.kind == "interface_down":
+        for problem in problems:
+            index = _index_by_label(facts.get("interfaces"), problem.subject, "name")
+            seen[index] = Observation(True, None, problem.detail)
+        return seen
+    for problem in problems:
+        seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
+    if rule.kind == "ups_on_battery" and result.metrics.get("ups.on_battery", 0) >= 1:
+        seen.setdefault("", Observation(True, 1.0, "on battery"))
+    return seen
+
+
+def observe_trap(event: TrapEventLike) -> tuple[str, str, Observation] | None:
+    """(rule kind, subject, observation) for a trap that sets or clears a condition."""
+    if event.kind in ("link_down", "link_up"):
+        index = ""
+        for oid, value in event.varbinds.items():
+            if oid.lstrip(".").startswith(IFINDEX_OID) or oid.lower().startswith("ifindex"):
+                index = str(value)
+                break
+        down = event.kind == "link_down"
+        return "interface_down", index, Observation(down, None, "linkDown trap" if down else "linkUp trap")
+    if event.kind in ("ups_on_battery", "ups_on_line"):
+        on_battery = event.kind == "ups_on_battery"
+        return "ups_on_battery", "", Observation(on_battery, None, "UPS trap")
+    return None
+
+
+def alert_payload(alert: Alert, device: Device | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": alert.id,
+        "rule_id": alert.rule_id,
+        "device_id": alert.device_id,
+        "subject": alert.subject,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "status": alert.status,
+        "message": alert.message,
+        "value": alert.value,
+        "flapping": alert.flapping,
+        "opened_at": alert.opened_at.isoformat(),
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "resolved_by": alert.resolved_by,
+    }
+    if device is not None:
+        data["device"] = {
+            "name": device.name,
+            "address": device.address,
+            "site_id": device.site_id,
+            "device_type": device.device_type.slug,
+        }
+    return data
+
+
+def in_maintenance(db: Session, device: Device, now: dt.datetime) -> bool:
+    query = select(MaintenanceWindow.id).where(
+        or_(MaintenanceWindow.device_id == device.id, MaintenanceWindow.site_id == device.site_id),
+        MaintenanceWindow.starts_at <= now,
+        MaintenanceWindow.ends_at > now,
+    )
+    return db.scalar(query.limit(1)) is not None
+
+
+def _applies(rule: AlertRule, device: Device) -> bool:
+    if not rule.enabled:
+        return False
+    if rule.site_id is not None and rule.site_id != device.site_id:
+        return False
+    return rule.device_type_id is None or rule.device_type_id == device.device_type_id
+
+
+def _changes(history: str) -> int:
+    return sum(1 for a, b in itertools.pairwise(history) if a != b)
+
+
+class AlertEngine:
+    def __init__(self, clock: Any = utcnow) -> None:
+        self.clock = clock
+
+    # --- entry points ------------------------------------------------------------------------------
+
+    def evaluate_poll(self, db: Session, device: Device, result: PollResultLike) -> list[Notification]:
+        now = self.clock()
+        maintenance = in_maintenance(db, device, now)
+        notes: list[Notification] = []
+        for rule in self._rules(db, device):
+            seen = observe(rule, result)
+            if seen is None:
+                continue
+            states = {
+                s.subject: s
+                for s in db.scalars(
+                    select(AlertState).where(AlertState.rule_id == rule.id, AlertState.device_id == device.id)
+                )
+            }
+            for subject in sorted(set(seen) | set(states)):
+                obs = seen.get(subject, Observation(False))
+                notes.extend(
+                    self._step(db, rule, device, subject, obs, states.get(subject), now, maintenance, False)
+                )
+        return notes
+
+    def evaluate_trap(self, db: Session, device: Device, event: TrapEventLike) -> list[Notification]:
+        parsed = observe_trap(event)
+        if parsed is None:
+            return []
+        kind, subject, obs = parsed
+        now = self.clock()
+        maintenance = in_maintenance(db, device, now)
+        notes: list[Notification] = []
+        for rule in self._rules(db, device):
+            if rule.kind != kind:
+                continue
+            state = db.get(AlertState, (rule.id, device.id, subject))
+            notes.extend(self._step(db, rule, device, subject, obs, state, now, maintenance, True))
+        return notes
+
+    def acknowledge(self, db: Session, alert: Alert, actor: str, comment: str = "") -> Notification:
+        if alert.status == "resolved":
+            raise Conflict.field("status", f"alert {alert.id} is already resolved")
+        if alert.status == "acknowledged":
+            raise Conflict.field(
+                "status", f"alert {alert.id} is already acknowledged by {alert.acknowledged_by}"
+            )
+        alert.status = "acknowledged"
+        alert.acknowledged_at = self.clock()
+        alert.acknowledged_by = actor
+        db.add(
+            AlertEvent(
+                alert_id=alert.id, at=alert.acknowledged_at, kind="acknowledged", actor=actor, detail=comment
+            )
+        )
+        db.flush()
+        return Notification("alert.acknowledged", alert_payload(alert), alert.id)
+
+    def resolve(self, db: Session, alert: Alert, actor: str, comment: str = "") -> Notification:
+        """Manual resolve. If the condition persists the alert reopens after ``raise_after`` cycles."""
+        if alert.status == "resolved":
+            raise Conflict.field("status", f"alert {alert.id} is already resolved")
+        self._close(db, alert, actor, comment)
+        if alert.rule_id is not None:
+            state = db.get(AlertState, (alert.rule_id, alert.device_id, alert.subject))
+            if state is not None:
+                state.consecutive_true = 0
+        db.flush()
+        return Notification("alert.resolved", alert_payload(alert), alert.id)
+
+    # --- the state machine -------------------------------------------------------------------------
+
+    def _rules(self, db: Session, device: Device) -> list[AlertRule]:
+        rules = db.scalars(select(AlertRule).order_by(AlertRule.id))
+        return [r for r in rules if _applies(r, device)]
+
+    def _open_alert(self, db: Session, rule: AlertRule, device: Device, subject: str) -> Alert | None:
+        return db.scalar(
+            select(Alert).where(
+                Alert.rule_id == rule.id,
+                Alert.device_id == device.id,
+                Alert.subject == subject,
+                Alert.status != "resolved",
+            )
+        )
+
+    def _close(self, db: Session, alert: Alert, actor: str, detail: str) -> None:
+        alert.status = "resolved"
+        alert.resolved_at = self.clock()
+        alert.resolved_by = actor
+        alert.flapping = False
+        db.add(
+            AlertEvent(alert_id=alert.id, at=alert.resolved_at, kind="resolved", actor=actor, detail=detail)
+        )
+
+    def _step(
+        self,
+        db: Session,
+        rule: AlertRule,
+        device: Device,
+        subject: str,
+        obs: Observation,
+        state: AlertState | None,
+        now: dt.datetime,
+        maintenance: bool,
+        immediate: bool,
+    ) -> list[Notification]:
+        if state is None:
+            if not obs.active:
+                return []  # nothing to remember about a condition that never held
+            state = AlertState(
+                rule_id=rule.id,
+                device_id=device.id,
+                subject=subject,
+                consecutive_true=0,
+                consecutive_false=0,
+                history="",
+            )
+            db.add(state)
+        state.history = (state.history + ("1" if obs.active else "0"))[-HISTORY:]
+        state.updated_at = now
+        if obs.active:
+            state.consecutive_true += 1
+            state.consecutive_false = 0
+        else:
+            state.consecutive_false += 1
+            state.consecutive_true = 0
+        flapping = _changes(state.history) >= rule.flap_threshold
+        alert = self._open_alert(db, rule, device, subject)
+        notes: list[Notification] = []
+
+        if alert is None:
+            if obs.active and (immediate or state.consecutive_true >= rule.raise_after) and not maintenance:
+                alert = Alert(
+                    rule_id=rule.id,
+                    device_id=device.id,
+                    subject=subject,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    status="firing",
+                    message=self._message(rule, device, subject, obs),
+                    value=obs.value,
+                    flapping=flapping,
+                    opened_at=now,
+                )
+                db.add(alert)
+                db.flush()
+                db.add(AlertEvent(alert_id=alert.id, at=now, kind="opened", detail=alert.message))
+                event = "alert.flapping" if flapping else "alert.opened"
+                notes.append(Notification(event, alert_payload(alert, device), alert.id))
+            elif not obs.active and not state.history.count("1"):
+                db.delete(state)  # fully clear: forget it
+            return notes
+
+        if obs.value is not None:
+            alert.value = obs.value
+        if flapping and not alert.flapping:
+            alert.flapping = True
+            db.add(AlertEvent(alert_id=alert.id, at=now, kind="flapping", detail=f"history {state.history}"))
+            if not maintenance:
+                notes.append(Notification("alert.flapping", alert_payload(alert, device), alert.id))
+            return notes
+        if flapping:
+            return notes  # held open and quiet while it flaps
+        if alert.flapping:
+            alert.flapping = False
+            db.add(AlertEvent(alert_id=alert.id, at=now, kind="flapping_stopped"))
+        if not obs.active and (immediate or state.consecutive_false >= rule.clear_after):
+            self._close(db, alert, "auto", "condition cleared")
+            db.flush()
+            if not maintenance:
+                notes.append(Notification("alert.resolved", alert_payload(alert, device), alert.id))
+        return notes
+
+    @staticmethod
+    def _message(rule: AlertRule, device: Device, subject: str, obs: Observation) -> str:
+        where = f"{device.name} ({device.device_type.slug} at {device.address})"
+        what = {
+            "device_down": f"down for {rule.raise_after} poll cycle(s)",
+            "supply_low": f"supply {subject} low ({obs.detail}; threshold {rule.threshold:g}%)"
+            if rule.threshold is not None
+            else f"supply {subject} low",
+            "disk_high": f"storage {subject} at {obs.detail} (threshold {rule.threshold:g}%)"
+            if rule.threshold is not None
+            else f"storage {subject} full",
+            "interface_down": f"interface {subject or '?'} down",
+            "ups_on_battery": "UPS on battery",
+        }.get(rule.kind, rule.kind.replace("_", " ") + (f" ({subject})" if subject else ""))
+        detail = f": {obs.detail}" if obs.detail and rule.kind not in ("supply_low", "disk_high") else ""
+        return f"{where}: {what}{detail}"
+
+
+def record_deliveries(db: Session, deliveries: Iterable[Mapping[str, Any]]) -> None:
+    """Write webhook delivery outcomes into each alert's history."""
+    for delivery in deliveries:
+        if not delivery.get("alert_id"):
+            continue
+        db.add(
+            AlertEvent(
+                alert_id=delivery["alert_id"],
+                kind="notified" if delivery["ok"] else "notify_failed",
+                detail=f"{delivery['event']} -> {delivery['url']}: {delivery['detail']}",
+            )
+        )
