@@ -74,11 +74,11 @@ def ensure_pool(conn: libvirt.virConnect, want: Pool, *, start: bool = True) -> 
     try:
         with libvirt_errors(label, "build and start the pool", _pool_fix(want)):
             if want.type == "dir":
-                pool.build(libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE)
+                pool.build(0)
             pool.create()
     except VdiError as exc:
         _undefine_pool_quietly(pool)
-        if want.type == "dir" and "directory" in str(exc).lower():
+        if want.type == "dir" and "directory" in exc.problem.lower():
             raise InvalidPoolPath(
                 label, f"target {want.target_path} is not a usable directory: {exc.problem}", _pool_fix(want)
             ) from exc
