@@ -101,6 +101,8 @@ class Volume:
     backing: BackingStore | None = None
     path: str | None = field(default=None, metadata={"compare": False})
     """Read back from libvirt: the volume's path on the hypervisor."""
+    mode: str | None = field(default=None, metadata={"compare": False})
+    """File permissions (``"0644"``) for a new volume; libvirt's default (0600) when None."""
 
 
 # -- domains ----------------------------------------------------------------------------------------

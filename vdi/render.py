@@ -194,7 +194,10 @@ def volume_xml(vol: Volume) -> str:
     _sub(root, "capacity", str(vol.capacity_bytes), unit="bytes")
     if vol.allocation_bytes is not None:
         _sub(root, "allocation", str(vol.allocation_bytes), unit="bytes")
-    _sub(_sub(root, "target"), "format", type=vol.format)
+    target = _sub(root, "target")
+    _sub(target, "format", type=vol.format)
+    if vol.mode is not None:
+        _sub(_sub(target, "permissions"), "mode", vol.mode)
     if vol.backing is not None:
         backing = _sub(root, "backingStore")
         _sub(backing, "path", vol.backing.path)
@@ -218,6 +221,7 @@ def parse_volume(text: str) -> Volume:
         allocation_bytes=_bytes(root.find("allocation")),
         backing=backing,
         path=_text(root, "target/path"),
+        mode=_text(root, "target/permissions/mode"),
     )
 
 

@@ -219,12 +219,19 @@ def full_copy(pool: libvirt.virStoragePool, golden: str, name: str) -> Outcome:
 
 
 def upload_volume(
-    pool: libvirt.virStoragePool, name: str, local_file: Path, *, fmt: Literal["qcow2", "raw"] = "raw"
+    pool: libvirt.virStoragePool,
+    name: str,
+    local_file: Path,
+    *,
+    fmt: Literal["qcow2", "raw"] = "raw",
+    mode: str | None = None,
 ) -> str:
     """Upload ``local_file`` byte for byte into a new volume ``name``; returns the volume's path.
 
     The volume is created as raw with the file's size, streamed, and the pool refreshed so libvirt
-    probes the real format. Refuses an existing volume of that name; deletes a half-uploaded one.
+    probes the real format. ``mode`` sets file permissions: files QEMU opens without libvirt relabelling
+    them (UEFI loader code) must be world-readable (``"0644"``). Refuses an existing volume of that
+    name; deletes a half-uploaded one.
     """
     label = f"volume {pool.name()}/{name}"
     size = local_file.stat().st_size
@@ -232,7 +239,7 @@ def upload_volume(
     with libvirt_errors(label, "look up the volume"):
         if lookup_volume(pool, name) is not None:
             raise Conflict(label, "already exists", "delete it first or choose another name")
-        blank = Volume(name=name, capacity_bytes=size, format="raw", allocation_bytes=0)
+        blank = Volume(name=name, capacity_bytes=size, format="raw", allocation_bytes=0, mode=mode)
         vol = pool.createXML(volume_xml(blank), 0)
     try:
         with libvirt_errors(label, f"upload {local_file}"):

@@ -101,7 +101,8 @@ def _stage_file(pool: libvirt.virStoragePool, name: str, local: Path, digest: st
     existing = lookup_volume(pool, volume)
     if existing is not None:
         return str(existing.path())
-    return upload_volume(pool, volume, local, fmt="raw")
+    # boot files are public and QEMU does not relabel a pflash loader: make them world-readable
+    return upload_volume(pool, volume, local, fmt="raw", mode="0644")
 
 
 def stage_test_image(conn: libvirt.virConnect, pool_name: str, image: TestImageLike) -> StagedImage:
