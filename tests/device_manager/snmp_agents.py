@@ -81,6 +81,7 @@ class _Agent:
     host = LOOPBACK
 
     def __init__(self, workdir: Path | None, port: int | None) -> None:
+        self._owns_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hallcloud-snmp-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_udp_port()
@@ -127,12 +128,18 @@ class _Agent:
         self.stop()
         self.start()
 
+    def close(self) -> None:
+        """Stop, and remove the working directory if the agent made it."""
+        self.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
     def __enter__(self) -> _Agent:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
 
 class SnmpdAgent(_Agent):
@@ -232,6 +239,10 @@ class SnmpsimAgent(_Agent):
         shutil.copyfile(v3_source, self.data_dir / "self.snmprec")
         if os.geteuid() == 0:
             # The simulator runs as nobody: it reads the data and writes its index cache.
+            blocked = [p for p in self.workdir.parents if not os.stat(p).st_mode & 0o001]
+            if blocked:
+                raise RuntimeError(f"snmpsim runs as nobody and cannot enter {blocked[0]} (mode "
+                                   f"{oct(os.stat(blocked[0]).st_mode & 0o777)}); use a workdir under /tmp")
             for path in (self.workdir, self.data_dir, *self.data_dir.iterdir()):
                 path.chmod(0o755 if path.is_dir() else 0o644)
             shutil.chown(self.cache_dir, "nobody", "nogroup")
@@ -262,35 +273,44 @@ def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent
     """One snmpd for the session (do not stop it in a test; use ``own_snmpd`` for that)."""
     _need("snmpd")
     agent = SnmpdAgent(tmp_path_factory.mktemp("snmpd"))
-    agent.start()
-    yield agent
-    agent.stop()
+    try:
+        agent.start()
+        yield agent
+    finally:
+        agent.close()
 
 
+# snmpsim gets a directory of its own under /tmp: pytest's base temp directory is private to root
+# (0700), and the simulator runs as nobody.
 @pytest.fixture(scope="session")
-def snmpsim_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
+def snmpsim_agent() -> Iterator[SnmpsimAgent]:
     """One snmpsim with every data file, for the session (do not stop it in a test)."""
     _need("snmpget")
-    workdir = tmp_path_factory.mktemp("snmpsim")
-    agent = SnmpsimAgent(workdir)
-    agent.start()
-    yield agent
-    agent.stop()
+    agent = SnmpsimAgent()
+    try:
+        agent.start()
+        yield agent
+    finally:
+        agent.close()
 
 
 @pytest.fixture
-def own_snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
+def own_snmpsim() -> Iterator[SnmpsimAgent]:
     """A private snmpsim the test may ``stop()`` and ``restart()`` (device down and back)."""
-    agent = SnmpsimAgent(tmp_path_factory.mktemp("own-snmpsim"))
-    agent.start()
-    yield agent
-    agent.stop()
+    agent = SnmpsimAgent()
+    try:
+        agent.start()
+        yield agent
+    finally:
+        agent.close()
 
 
 @pytest.fixture
 def own_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
     """A private snmpd the test may ``stop()`` and ``restart()``."""
     agent = SnmpdAgent(tmp_path_factory.mktemp("own-snmpd"))
-    agent.start()
-    yield agent
-    agent.stop()
+    try:
+        agent.start()
+        yield agent
+    finally:
+        agent.close()
