@@ -48,6 +48,7 @@ for name in $(virtio_nics); do
     udhcpc -i "$name" -f -q -n -t 2 -T 1 -s /etc/hallcloud/udhcpc.script >/dev/null 2>&1 &
 done
 wait
+echo  # end whatever the firmware left on the current line
 nic_lines
 
 if mount -t ext4 /dev/vda /data 2>/dev/null && [ -f /data/marker ]; then
