@@ -48,8 +48,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _reject(request: Request, reason: str) -> HTTPException:
+def _reject(request: Request, db: Session, reason: str) -> HTTPException:
     state = request.app.state
+    db.rollback()  # end this request's transaction first: on SQLite it holds the write lock
     audit.record(
         state.session_factory,
         principal=None,
@@ -72,12 +73,12 @@ def get_principal(request: Request, db: SessionDep, settings: SettingsDep) -> Pr
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise _reject(request, "missing bearer token (Authorization: Bearer hct_...)")
+        raise _reject(request, db, "missing bearer token (Authorization: Bearer hct_...)")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _reject(request, "malformed Authorization header; expected 'Bearer <token>'")
+        raise _reject(request, db, "malformed Authorization header; expected 'Bearer <token>'")
     row = verify_token(db, settings.secret_key.get_secret_value(), token.strip())
     if row is None:
-        raise _reject(request, "invalid, expired or revoked token")
+        raise _reject(request, db, "invalid, expired or revoked token")
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
         row.last_used_at = now

@@ -93,8 +93,10 @@ def acknowledge(
     notification = engine.acknowledge(db, alert, principal.actor, payload.comment if payload else "")
     db.commit()
     note(request, f"alert {alert.id} acknowledged")
+    detail = _detail(db, alert)
+    db.close()  # release the connection before the notification task records its deliveries
     background.add_task(_notify, request, notification)
-    return _detail(db, alert)
+    return detail
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertDetail)
@@ -111,5 +113,7 @@ def resolve(
     notification = engine.resolve(db, alert, principal.actor, payload.comment if payload else "")
     db.commit()
     note(request, f"alert {alert.id} resolved by hand")
+    detail = _detail(db, alert)
+    db.close()  # release the connection before the notification task records its deliveries
     background.add_task(_notify, request, notification)
-    return _detail(db, alert)
+    return detail
