@@ -11,7 +11,7 @@ from typing import Literal
 
 import libvirt
 
-from vdi.conn import libvirt_errors
+from vdi.conn import inactive_xml, libvirt_errors
 from vdi.exceptions import Conflict, NotFound
 from vdi.models import Domain, Graphics, differences
 from vdi.render import domain_xml, parse_domain
@@ -54,7 +54,7 @@ def define_domain(conn: libvirt.virConnect, want: Domain) -> Outcome:
         existing = lookup_domain(conn, want.name)
     if existing is not None:
         with libvirt_errors(label, "read the domain"):
-            have = parse_domain(existing.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            have = parse_domain(inactive_xml(existing, libvirt.VIR_DOMAIN_XML_INACTIVE))
         diffs = differences(want, have)
         if diffs:
             raise Conflict(

@@ -11,7 +11,7 @@ from typing import Literal
 
 import libvirt
 
-from vdi.conn import libvirt_errors
+from vdi.conn import inactive_xml, libvirt_errors
 from vdi.exceptions import Conflict, VdiError
 from vdi.models import Network, differences
 from vdi.render import network_xml, parse_network
@@ -35,7 +35,7 @@ def lookup_network(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | 
 def get_network(conn: libvirt.virConnect, name: str) -> Network | None:
     with libvirt_errors(_label(name), "read the network"):
         net = lookup_network(conn, name)
-        return None if net is None else parse_network(net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE))
+        return None if net is None else parse_network(inactive_xml(net, libvirt.VIR_NETWORK_XML_INACTIVE))
 
 
 def ensure_network(conn: libvirt.virConnect, want: Network) -> Outcome:
@@ -45,7 +45,7 @@ def ensure_network(conn: libvirt.virConnect, want: Network) -> Outcome:
         existing = lookup_network(conn, want.name)
     if existing is not None:
         with libvirt_errors(label, "read the network"):
-            have = parse_network(existing.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE))
+            have = parse_network(inactive_xml(existing, libvirt.VIR_NETWORK_XML_INACTIVE))
         diffs = differences(want, have)
         if diffs:
             raise Conflict(

@@ -141,7 +141,7 @@ def plan_domain(manifest: ImageManifest, request: DomainRequest) -> Domain:
     controllers = [Controller("usb", profile.usb_controller)] if profile.usb_controller else []
     return Domain(
         name=request.name,
-        description=request.description or f"HallCloud: {manifest.title}",
+        description=request.description or f"{manifest.title} [catalog image {manifest.name}]",
         memory_mib=request.memory_mib or manifest.memory_mib,
         vcpus=request.vcpus or manifest.vcpus,
         os=os_,

@@ -15,7 +15,7 @@ from typing import Literal
 
 import libvirt
 
-from vdi.conn import is_local, libvirt_errors
+from vdi.conn import inactive_xml, is_local, libvirt_errors
 from vdi.exceptions import Conflict, InvalidPoolPath, NotFound, VdiError
 from vdi.models import BackingStore, Pool, Volume, differences
 from vdi.render import parse_pool, parse_volume, pool_xml, volume_xml
@@ -53,7 +53,7 @@ def ensure_pool(conn: libvirt.virConnect, want: Pool, *, start: bool = True) -> 
         existing = lookup_pool(conn, want.name)
     if existing is not None:
         with libvirt_errors(label, "read the pool"):
-            have = parse_pool(existing.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE))
+            have = parse_pool(inactive_xml(existing, libvirt.VIR_STORAGE_XML_INACTIVE))
         diffs = differences(want, have)
         if diffs:
             raise Conflict(

@@ -1,0 +1,129 @@
+"""The models behind the expected-output XML files in ``data/`` (shared by the render tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from images.catalog import get_image
+from images.profiles import ResolvedFirmware
+from vdi.models import (
+    BackingStore,
+    Network,
+    NetworkIP,
+    Pool,
+    PoolAuth,
+    PoolHost,
+    PoolSource,
+    Snapshot,
+    SnapshotDisk,
+    Volume,
+)
+from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain
+from vdi.render import domain_xml, network_xml, pool_xml, snapshot_xml, volume_xml
+
+POOL = "/var/lib/libvirt/images/hallcloud"
+
+
+def _test_guest(arch: str, firmware: ResolvedFirmware | None = None) -> str:
+    manifest = get_image(f"hallcloud-test-{arch}")
+    console = {"x86_64": "ttyS0", "aarch64": "ttyAMA0", "loongarch64": "ttyS0"}[arch]
+    request = DomainRequest(
+        name=f"desk-{arch}",
+        disks=[DiskSource(pool="hallcloud", volume=f"desk-{arch}.qcow2")],
+        networks=["gov", "internet"],
+        kernel_boot=KernelBoot(f"{POOL}/vmlinuz-{arch}", f"{POOL}/initrd-{arch}", f"console={console}"),
+        firmware=firmware,
+    )
+    return domain_xml(plan_domain(manifest, request))
+
+
+def _os_image(name: str) -> str:
+    request = DomainRequest(
+        name=name, disks=[DiskSource(pool="hallcloud", volume=f"{name}.qcow2")], networks=["gov"]
+    )
+    return domain_xml(plan_domain(get_image(name), request))
+
+
+LOONGARCH_FIRMWARE = ResolvedFirmware(
+    loader=f"{POOL}/loongarch64-uefi-code",
+    loader_type="pflash",
+    secure_boot=False,
+    nvram_template=f"{POOL}/loongarch64-uefi-vars",
+    local=False,
+)
+
+# expected file name -> (libvirt schema, renderer)
+CASES: dict[str, tuple[str, Callable[[], str]]] = {
+    "domain-x86_64-test.xml": ("domain", lambda: _test_guest("x86_64")),
+    "domain-x86_64-uefi.xml": ("domain", lambda: _os_image("openeuler-24.03-lts-x86_64")),
+    "domain-aarch64-test.xml": ("domain", lambda: _test_guest("aarch64")),
+    "domain-aarch64-uefi.xml": ("domain", lambda: _os_image("kylin-v10-sp3-aarch64")),
+    "domain-loongarch64-test.xml": ("domain", lambda: _test_guest("loongarch64", LOONGARCH_FIRMWARE)),
+    "network-isolated.xml": ("network", lambda: network_xml(Network(name="gov"))),
+    "network-nat.xml": (
+        "network",
+        lambda: network_xml(
+            Network(
+                name="internet",
+                forward="nat",
+                ip=NetworkIP("192.168.150.1", 24, "192.168.150.100", "192.168.150.199"),
+            )
+        ),
+    ),
+    "network-bridge.xml": (
+        "network",
+        lambda: network_xml(Network(name="hall-lan", forward="bridge", bridge="br0")),
+    ),
+    "pool-dir.xml": ("storagepool", lambda: pool_xml(Pool(name="hallcloud", target_path=POOL))),
+    "pool-netfs.xml": (
+        "storagepool",
+        lambda: pool_xml(
+            Pool(
+                name="storage-tier",
+                type="netfs",
+                target_path="/var/lib/libvirt/images/storage-tier",
+                source=PoolSource(hosts=[PoolHost("nas.hall.local")], dir="/export/vdi", format="nfs"),
+            )
+        ),
+    ),
+    "pool-rbd.xml": (
+        "storagepool",
+        lambda: pool_xml(
+            Pool(
+                name="ceph-vdi",
+                type="rbd",
+                source=PoolSource(
+                    hosts=[PoolHost("ceph-mon1.hall.local", 6789), PoolHost("ceph-mon2.hall.local", 6789)],
+                    name="vdi",
+                    auth=PoolAuth(username="libvirt", secret_uuid="2a5b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d"),
+                ),
+            )
+        ),
+    ),
+    "volume-golden.xml": (
+        "storagevol",
+        lambda: volume_xml(Volume(name="golden.qcow2", capacity_bytes=20 * 1024**3)),
+    ),
+    "volume-clone.xml": (
+        "storagevol",
+        lambda: volume_xml(
+            Volume(
+                name="desk-01.qcow2",
+                capacity_bytes=20 * 1024**3,
+                backing=BackingStore(path=f"{POOL}/golden.qcow2"),
+            )
+        ),
+    ),
+    "snapshot-external.xml": (
+        "domainsnapshot",
+        lambda: snapshot_xml(
+            Snapshot(
+                name="daily-0800",
+                description="scheduled snapshot",
+                memory="external",
+                memory_file=f"{POOL}/desk-01.daily-0800.mem",
+                disks=[SnapshotDisk("vda", "external", f"{POOL}/desk-01.daily-0800.qcow2")],
+            )
+        ),
+    ),
+}
