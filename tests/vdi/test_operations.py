@@ -6,8 +6,8 @@ import pytest
 
 from images.catalog import get_image
 from tests.vdi.conftest import leftovers
-from vdi.domain import define_domain, start_domain, stop_domain, undefine_domain
 from vdi.conn import connect, libvirt_errors
+from vdi.domain import define_domain, start_domain, stop_domain, undefine_domain
 from vdi.exceptions import Conflict, ConnectionFailed, InvalidSpec, NotFound, VdiError
 from vdi.models import Network, NetworkIP, Pool, PoolHost, PoolSource, Volume
 from vdi.network import delete_network, ensure_network, get_network
@@ -24,7 +24,6 @@ from vdi.storage import (
     volume_names,
 )
 
-
 # -- networks -----------------------------------------------------------------------------------------
 
 
@@ -32,7 +31,9 @@ from vdi.storage import (
     "net",
     [
         Network(name="iso"),
-        Network(name="nat", forward="nat", ip=NetworkIP("192.168.201.1", 24, "192.168.201.10", "192.168.201.20")),
+        Network(
+            name="nat", forward="nat", ip=NetworkIP("192.168.201.1", 24, "192.168.201.10", "192.168.201.20")
+        ),
         Network(name="br", forward="bridge", bridge="br-hall"),
     ],
     ids=["isolated", "nat", "bridge"],
@@ -52,8 +53,8 @@ def test_ensure_network_creates_then_accepts_the_same_definition(test_conn, pref
 def test_ensure_network_refuses_a_different_definition_and_keeps_the_existing_one(test_conn, prefix) -> None:
     name = f"{prefix}-gov"
     ensure_network(test_conn, Network(name=name, forward="nat", ip=NetworkIP("192.168.202.1", 24)))
-    with pytest.raises(Conflict, match=rf"^network {name}: exists with a different definition \(forward: nat, "
-                       r"wanted isolated.*Fix: delete it"):
+    wanted = rf"^network {name}: exists with a different definition \(forward: nat, wanted isolated.*Fix: "
+    with pytest.raises(Conflict, match=wanted):
         ensure_network(test_conn, Network(name=name, forward="isolated"))
     assert get_network(test_conn, name).forward == "nat"  # type: ignore[union-attr]
     delete_network(test_conn, name)
