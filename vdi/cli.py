@@ -20,7 +20,7 @@ from vdi.golden import import_catalog_image
 from vdi.models import Pool
 from vdi.plan import image_for
 from vdi.storage import default_pool_path, ensure_pool
-from vdi.testguest import boot_test
+from vdi.testguest import boot_test, build_test_image
 from vdi.validate import validate_entries
 
 uri_option = click.option(
@@ -90,6 +90,9 @@ def import_command(
 ) -> None:
     try:
         manifest = image_for(name)
+        if manifest.source.kind == "test-image" and local_file is None:
+            built = build_test_image(manifest.arch)
+            local_file, sha256 = built.disk, built.sha256["disk"]
         with connection(uri) as conn:
             path = pool_path or default_pool_path(pool_name)
             ensure_pool(conn, Pool(name=pool_name, type="dir", target_path=path))

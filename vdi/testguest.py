@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import libvirt
 
@@ -144,7 +144,7 @@ def define_test_guest(
     networks: list[str],
     *,
     memory_mib: int | None = None,
-) -> None:
+) -> Literal["created", "unchanged"]:
     """A linked clone of the staged golden disk plus a domain booting the staged kernel with ``networks``."""
     manifest = image_for(testimage_name(staged.arch))
     pool = get_pool(conn, staged.pool)
@@ -162,7 +162,7 @@ def define_test_guest(
             description=f"HallCloud test guest ({staged.arch})",
         ),
     )
-    define_domain(conn, domain)
+    return define_domain(conn, domain)
 
 
 @dataclass
@@ -247,15 +247,17 @@ def boot_test(
     cleanup = Cleanup()
     with connection(uri) as conn:
         try:
+            # undo steps are registered only for objects this run created, never for pre-existing ones
             for net in networks:
-                cleanup.push(f"network {net}", functools.partial(delete_network, conn, net))
-                ensure_network(conn, Network(name=net, forward="isolated"))
-            cleanup.push(f"pool {run}", lambda: delete_pool(conn, run, delete_volumes=True))
-            ensure_pool(conn, Pool(name=run, type="dir", target_path=default_pool_path(run)))
+                if ensure_network(conn, Network(name=net, forward="isolated")) == "created":
+                    cleanup.push(f"network {net}", functools.partial(delete_network, conn, net))
+            pool_spec = Pool(name=run, type="dir", target_path=default_pool_path(run))
+            if ensure_pool(conn, pool_spec) == "created":
+                cleanup.push(f"pool {run}", lambda: delete_pool(conn, run, delete_volumes=True))
             say(f"staging the {arch} test image into pool {run}")
             staged = stage_test_image(conn, run, image)
-            cleanup.push(f"domain {run}", lambda: undefine_domain(conn, run))
-            define_test_guest(conn, run, staged, networks)
+            if define_test_guest(conn, run, staged, networks) == "created":
+                cleanup.push(f"domain {run}", lambda: undefine_domain(conn, run))
             say(f"booting {run}")
             result, console = boot_to_marker(conn, run, arch, timeout=timeout)
             console.close()
