@@ -13,10 +13,10 @@ import click
 # sub-command name -> ("module:attribute" of a click command or group, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "images": ("images.cli:images", "image catalog, golden images and tiny test images"),
-    "desktop": ("vdi.cli:desktop", "one desktop: snapshots, backups, restore, reset"),
-    "backup": ("vdi.cli:backup", "backups: verify (restore drill)"),
-    "snapshots": ("vdi.cli:snapshots", "snapshot policies and the scheduler"),
-    "console": ("vdi.cli:console", "one-time console access to desktops and seats"),
+    "desktop": ("vdi.snapshot_cli:desktop", "one desktop: snapshots, backups, restore, reset"),
+    "backup": ("vdi.snapshot_cli:backup", "backups: verify (restore drill)"),
+    "snapshots": ("vdi.snapshot_cli:snapshots", "snapshot policies and the scheduler"),
+    "console": ("vdi.console_cli:console", "one-time console access to desktops and seats"),
     "stack": ("infra.cli:stack", "the hall as a Pulumi stack"),
     "window": ("device_manager.cli:window", "service windows: setup and teardown"),
     "serve": ("device_manager.cli:serve", "run the device manager API"),
