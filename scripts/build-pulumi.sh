@@ -119,7 +119,7 @@ fi
 # Built from sdk/v3 $HOST_SDK_VERSION (which the stamp records, since the host has no --version flag);
 # its exec script comes from sdk/v3 at the pin. A host linked from an official install needs neither.
 stamp=$BIN/.pulumi-language-python.stamp
-want_stamp="host sdk/v3@$HOST_SDK_VERSION exec sdk/v3@$VERSION $(sha256sum "$HOST_MOD/go.mod" "$HOST_MOD/go.sum" | sha256sum | cut -c1-16)"
+want_stamp="host sdk/v3@$HOST_SDK_VERSION exec sdk/v3@$VERSION $(cat "$HOST_MOD/go.mod" "$HOST_MOD/go.sum" | sha256sum | cut -c1-16)"
 if [ -L "$BIN/pulumi-language-python" ] && [ -e "$BIN/pulumi-language-python" ]; then
     log "pulumi-language-python linked from the installed CLI"
 elif [ -x "$BIN/pulumi-language-python" ] && [ -f "$BIN/pulumi-language-python-exec" ] \
