@@ -155,6 +155,13 @@ class PrivateApt:
         except FileNotFoundError:
             return None
 
+    def lists_stamp(self) -> int | None:
+        """Identity of the current package lists (changes with every update), None when never updated."""
+        try:
+            return self._stamp.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     def update(self) -> None:
         """Fetch the suite's package lists (a few MB)."""
         self._prepare()

@@ -40,6 +40,7 @@ RECIPE_VERSION = 1
 KERNEL_PACKAGE_RE = re.compile(r"^linux-(image|binary|modules|base)-\d")
 BUSYBOX_PACKAGE = "busybox-static"
 MANIFEST = "image.json"
+RESOLVED = "resolved.json"
 
 Progress = Callable[[str], None]
 
@@ -138,6 +139,34 @@ def resolve_packages(apt: PrivateApt, profile: ArchProfile) -> dict[str, DebPack
     return found
 
 
+def resolve_packages_memo(apt: PrivateApt, profile: ArchProfile, memo: Path) -> dict[str, DebPackage]:
+    """:func:`resolve_packages`, remembered in ``memo`` for as long as the package lists are unchanged.
+
+    This keeps a cached build free of apt calls: it reads two small JSON files and nothing else.
+    """
+    stamp = apt.lists_stamp()
+    try:
+        data = json.loads(memo.read_text())
+        if data["lists_stamp"] == stamp and data["kernel_package"] == profile.kernel_package:
+            return {
+                name: DebPackage(**{**fields, "depends": tuple(fields["depends"])})
+                for name, fields in data["packages"].items()
+            }
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    packages = resolve_packages(apt, profile)
+    data = {
+        "lists_stamp": stamp,
+        "kernel_package": profile.kernel_package,
+        "packages": {name: asdict(package) for name, package in packages.items()},
+    }
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, memo)
+    return packages
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -188,7 +217,7 @@ def build_test_image(
             say(f"{arch}: fetching Debian {profile.suite}/{profile.debian_arch} package lists")
         apt.ensure_lists()
         for attempt in (1, 2):
-            packages = resolve_packages(apt, profile)
+            packages = resolve_packages_memo(apt, profile, arch_dir / RESOLVED)
             versions = {name: pkg.version for name, pkg in packages.items()}
             key = cache_key(profile, versions, recipe_digest())
             cached = load_cached(arch_dir / key)

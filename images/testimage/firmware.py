@@ -12,6 +12,7 @@ directories QEMU and libvirt search (``/usr/share/qemu/firmware``, ``/etc/qemu/f
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .apt import PrivateApt
+from .apt import DebPackage, PrivateApt
 from .arches import profile_for
 from .build import Progress, default_cache_dir
 
@@ -40,14 +41,32 @@ def loongarch_firmware(cache_dir: Path | None = None, progress: Progress | None 
     apt = PrivateApt(cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite,
                      profile.debian_arch)
     apt.ensure_lists()
+    base = cache / "firmware" / "loongarch64"
+    current = base / "current"
+    # no apt call while the package lists are unchanged since the last download
+    if current.is_symlink() and (base / "lists-stamp").exists() and (
+        (base / "lists-stamp").read_text() == str(apt.lists_stamp())
+    ):
+        code, nvram = current / CODE_NAME, current / VARS_NAME
+        if code.is_file() and nvram.is_file():
+            return code.resolve(), nvram.resolve()
     package = apt.show(FIRMWARE_PACKAGE)[FIRMWARE_PACKAGE]
-    target = cache / "firmware" / "loongarch64" / package.version.replace(":", "%3a")
+    target = base / package.version.replace(":", "%3a")
     code, nvram = target / CODE_NAME, target / VARS_NAME
-    if code.is_file() and nvram.is_file():
-        return code, nvram
+    if not (code.is_file() and nvram.is_file()):
+        _unpack_firmware(apt, package, target, cache, say)
+    tmp_link = base / f".current-{os.getpid()}"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(target.name)
+    os.replace(tmp_link, current)
+    (base / "lists-stamp").write_text(str(apt.lists_stamp()))
+    return code, nvram
+
+
+def _unpack_firmware(apt: PrivateApt, package: DebPackage, target: Path, cache: Path, say: Progress) -> None:
     say(f"loongarch64 firmware: downloading {FIRMWARE_PACKAGE} {package.version} "
         f"({package.size / 1e6:.1f} MB)")
-    deb = apt.download(package, cache / "debs" / profile.debian_arch)
+    deb = apt.download(package, cache / "debs" / apt.debian_arch)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpack-") as tmp:
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
@@ -58,7 +77,6 @@ def loongarch_firmware(cache_dir: Path | None = None, progress: Progress | None 
         if target.exists():
             shutil.rmtree(target)
         os.rename(staged, target)
-    return code, nvram
 
 
 def firmware_descriptor(code: Path, nvram_template: Path) -> dict[str, object]:
@@ -92,7 +110,7 @@ def install_loongarch_descriptor(
     installed: list[Path] = []
     for source in (code, nvram):
         dest = install_dir / source.name
-        if not dest.exists() or dest.read_bytes() != source.read_bytes():
+        if not dest.exists() or not filecmp.cmp(source, dest, shallow=False):
             tmp = dest.with_name(f".{dest.name}.tmp")
             shutil.copyfile(source, tmp)
             tmp.chmod(0o644)

@@ -172,6 +172,7 @@ class FakeApt:
     def __init__(self, root: Path, suite: str, debian_arch: str, debs: dict[str, Path]) -> None:
         self.debs = debs
         self.downloads: list[str] = []
+        self.shown: list[str] = []
 
     def lists_age(self) -> float:
         return 0.0
@@ -179,10 +180,14 @@ class FakeApt:
     def ensure_lists(self) -> None:
         pass
 
+    def lists_stamp(self) -> int:
+        return 1
+
     def update(self) -> None:
         pass
 
     def show(self, *names: str) -> dict[str, DebPackage]:
+        self.shown += names
         deps = {"linux-image-arm64": ("linux-image-1.0.0-fake",)}
         return {n: DebPackage(n, "1", "arm64", 1, "", deps.get(n, ())) for n in names}
 
@@ -250,6 +255,7 @@ def test_build_packs_modules_in_order_and_second_build_is_cached(tmp_path, fake_
     again = build_test_image("aarch64", cache_dir=cache)
     assert again == image
     assert apts[-1].downloads == []
+    assert apts[-1].shown == []  # resolution remembered while the package lists are unchanged
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
@@ -262,7 +268,8 @@ def test_failed_build_leaves_no_partial_files(tmp_path, fake_packages, monkeypat
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match=r"mkfs\.ext4 failed"):
         build_test_image("aarch64", cache_dir=cache)
-    assert sorted(p.name for p in (cache / "test-images" / "aarch64").iterdir()) == [".lock"]
+    left = sorted(p.name for p in (cache / "test-images" / "aarch64").iterdir())
+    assert left == [".lock", "resolved.json"]  # no build directory, no temporary directory
 
 
 def test_recipe_digest_covers_the_init_script():
