@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "snapshots": ("vdi.snapshot_cli:snapshots", "snapshot policies and the scheduler"),
     "console": ("vdi.console_cli:console", "one-time console access to desktops and seats"),
     "stack": ("infra.cli:stack", "the hall as a Pulumi stack"),
-    "window": ("device_manager.cli:window", "service windows: setup and teardown"),
+    "window": ("device_manager.windows.cli:window", "service windows: setup and teardown"),
     "serve": ("device_manager.cli:serve", "run the device manager API"),
     "admin": ("device_manager.cli:admin", "administration: tokens, database"),
 }
