@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from images.profiles import FirmwareKind, MachineProfile, ProfileError, get_profile
+from images.profiles import FirmwareKind, ImageDataError, MachineProfile, ProfileError, get_profile
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 
@@ -30,7 +30,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
 
 
-class CatalogError(Exception):
+class CatalogError(ImageDataError):
     """A manifest is invalid, inconsistent with its machine profile, or not in the catalog."""
 
 
@@ -110,16 +110,18 @@ class ImageManifest(_Strict):
             profile = self.profile()
             profile.firmware_spec(self.firmware)
         except ProfileError as exc:
-            raise CatalogError(f"image {self.name}: {exc}") from exc
+            raise CatalogError(f"image {self.name}", str(exc), None) from exc
         if self.machine != profile.machine:
             raise CatalogError(
-                f"image {self.name}: machine {self.machine!r} differs from the {self.arch} profile's "
-                f"{profile.machine!r}. Fix: use {profile.machine!r} or add a profile for it."
+                f"image {self.name}",
+                f"machine {self.machine!r} differs from the {self.arch} profile's {profile.machine!r}",
+                f"use {profile.machine!r} or add a profile for it",
             )
         if profile.cpu.model and self.cpu != profile.cpu.model:
             raise CatalogError(
-                f"image {self.name}: cpu {self.cpu!r} differs from the {self.arch} profile's "
-                f"{profile.cpu.model!r}. Fix: use {profile.cpu.model!r}."
+                f"image {self.name}",
+                f"cpu {self.cpu!r} differs from the {self.arch} profile's {profile.cpu.model!r}",
+                f"use {profile.cpu.model!r}",
             )
 
 
@@ -127,11 +129,12 @@ def load_manifest(path: Path) -> ImageManifest:
     try:
         manifest = ImageManifest.model_validate(yaml.safe_load(path.read_text()))
     except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise CatalogError(f"image manifest {path.name}: invalid: {exc}") from exc
+        raise CatalogError(f"image manifest {path.name}", f"invalid: {exc}", "correct the YAML") from exc
     if path.stem != manifest.name:
         raise CatalogError(
-            f"image manifest {path.name}: file name must match its name {manifest.name!r}. "
-            f"Fix: rename it to {manifest.name}.yaml."
+            f"image manifest {path.name}",
+            f"file name must match its name {manifest.name!r}",
+            f"rename it to {manifest.name}.yaml",
         )
     manifest.check_against_profile()
     return manifest
@@ -142,7 +145,7 @@ def load_catalog(directory: Path = CATALOG_DIR) -> tuple[ImageManifest, ...]:
     """Every manifest in ``directory``, sorted by name."""
     manifests = tuple(load_manifest(p) for p in sorted(directory.glob("*.yaml")))
     if not manifests:
-        raise CatalogError(f"the image catalog {directory} is empty")
+        raise CatalogError(f"image catalog {directory}", "is empty", "reinstall HallCloud")
     return manifests
 
 
@@ -152,8 +155,9 @@ def get_image(name: str) -> ImageManifest:
         if manifest.name == name:
             return manifest
     raise CatalogError(
-        f"image {name!r} is not in the catalog; known: {', '.join(m.name for m in load_catalog())}. "
-        f"Fix: run `hall images list` and use one of those names."
+        f"image {name!r}",
+        f"not in the catalog; known: {', '.join(m.name for m in load_catalog())}",
+        "run `hall images list` and use one of those names",
     )
 
 

@@ -25,11 +25,19 @@ FirmwareKind = Literal["bios", "uefi"]
 PlatformFeature = Literal["acpi", "apic", "gic-v3", "gic-v2", "pae"]
 
 
-class ProfileError(Exception):
-    """A profile file is missing or invalid, or its firmware cannot be found.
+class ImageDataError(Exception):
+    """Base of the errors of ``images``: names the object, the problem and the fix separately.
 
-    ``vdi`` converts this into its own exceptions at its boundary.
+    ``vdi`` converts these into its own exceptions at its boundary, keeping the three parts.
     """
+
+    def __init__(self, obj: str, problem: str, fix: str | None = None) -> None:
+        self.obj, self.problem, self.fix = obj, problem, fix
+        super().__init__(f"{obj}: {problem}" + (f". Fix: {fix}" if fix else ""))
+
+
+class ProfileError(ImageDataError):
+    """A profile file is missing or invalid, or names an architecture or firmware that does not exist."""
 
 
 class FirmwareMissingError(ProfileError):
@@ -118,8 +126,9 @@ class MachineProfile(_Strict):
             return self.firmware[kind]
         except KeyError:
             raise ProfileError(
-                f"machine profile {self.arch}: no {kind!r} firmware; this architecture supports "
-                f"{', '.join(sorted(self.firmware))}. Fix: choose one of those in the image manifest."
+                f"machine profile {self.arch}",
+                f"no {kind!r} firmware; this architecture supports {', '.join(sorted(self.firmware))}",
+                "choose one of those in the image manifest",
             ) from None
 
     def resolve_firmware(self, kind: FirmwareKind, *, check_files: bool = True) -> ResolvedFirmware:
@@ -142,8 +151,9 @@ class MachineProfile(_Strict):
             for path in (code, vars_template):
                 if not path.is_file():
                     raise FirmwareMissingError(
-                        f"machine profile {self.arch}: firmware file {path} (from {spec.provider}) does not "
-                        f"exist. Fix: run `hall images build-test --arch {self.arch}` to fetch it."
+                        f"{self.arch} firmware",
+                        f"file {path} (from {spec.provider}) does not exist",
+                        f"run `hall images build-test --arch {self.arch}` to fetch it",
                     )
         return ResolvedFirmware(
             loader=str(code),
@@ -161,21 +171,24 @@ def call_firmware_provider(arch: str, provider: str) -> tuple[Path, Path]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise FirmwareMissingError(
-            f"machine profile {arch}: firmware provider {provider} is not installed ({exc}). Fix: install "
-            f"the test-image builder (images/testimage) or point the profile at a firmware path."
+            f"{arch} firmware",
+            f"provider {provider} is not installed ({exc})",
+            "install the test-image builder (images/testimage) or point the profile at a firmware path",
         ) from exc
     func = getattr(module, func_name, None)
     if func is None:
         raise FirmwareMissingError(
-            f"machine profile {arch}: {module_name} has no function {func_name!r}. Fix: update the "
-            f"profile's firmware provider."
+            f"{arch} firmware",
+            f"{module_name} has no function {func_name!r}",
+            "update the profile's firmware provider",
         )
     try:
         code, vars_template = func()
     except Exception as exc:
         raise FirmwareMissingError(
-            f"machine profile {arch}: firmware provider {provider} failed: {exc}. Fix: check network "
-            f"access to the Debian archive, or fetch it with `hall images build-test --arch {arch}`."
+            f"{arch} firmware",
+            f"provider {provider} failed: {exc}",
+            f"check access to the Debian archive, or fetch it with `hall images build-test --arch {arch}`",
         ) from exc
     return Path(code), Path(vars_template)
 
@@ -185,11 +198,12 @@ def _load(path: Path) -> MachineProfile:
         data = yaml.safe_load(path.read_text())
         profile = MachineProfile.model_validate(data)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ProfileError(f"machine profile {path.name}: invalid: {exc}") from exc
+        raise ProfileError(f"machine profile {path.name}", f"invalid: {exc}", "correct the YAML") from exc
     if path.stem != profile.arch:
         raise ProfileError(
-            f"machine profile {path.name}: file name must match its arch {profile.arch!r}. "
-            f"Fix: rename it to {profile.arch}.yaml."
+            f"machine profile {path.name}",
+            f"file name must match its arch {profile.arch!r}",
+            f"rename it to {profile.arch}.yaml",
         )
     return profile
 
@@ -199,7 +213,7 @@ def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, MachineProfile]:
     """Every profile in ``directory``, keyed by architecture."""
     profiles = {p.arch: p for p in (_load(f) for f in sorted(directory.glob("*.yaml")))}
     if not profiles:
-        raise ProfileError(f"no machine profiles in {directory}")
+        raise ProfileError(f"machine profiles {directory}", "none found", "reinstall HallCloud")
     return profiles
 
 
@@ -214,6 +228,7 @@ def get_profile(arch: str) -> MachineProfile:
         return profiles[arch]
     except KeyError:
         raise ProfileError(
-            f"architecture {arch!r} is unknown; known: {', '.join(sorted(profiles))}. "
-            f"Fix: use one of those, or add images/profiles/{arch}.yaml."
+            f"architecture {arch!r}",
+            f"unknown; known: {', '.join(sorted(profiles))}",
+            f"use one of those, or add images/profiles/{arch}.yaml",
         ) from None

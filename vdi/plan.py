@@ -77,14 +77,14 @@ def profile_for(arch: str) -> MachineProfile:
     try:
         return get_profile(arch)
     except ProfileError as exc:
-        raise UnknownArchitecture(f"architecture {arch!r}", str(exc).split(": ", 1)[-1]) from exc
+        raise UnknownArchitecture(exc.obj, exc.problem, exc.fix) from exc
 
 
 def image_for(name: str) -> ImageManifest:
     try:
         return get_image(name)
     except CatalogError as exc:
-        raise InvalidSpec(f"image {name!r}", str(exc).split(": ", 1)[-1]) from exc
+        raise InvalidSpec(exc.obj, exc.problem, exc.fix) from exc
 
 
 def resolve_firmware(
@@ -94,9 +94,9 @@ def resolve_firmware(
     try:
         return profile.resolve_firmware(kind, check_files=check_files)
     except FirmwareMissingError as exc:
-        raise FirmwareMissing(f"{profile.arch} firmware", str(exc).split(": ", 1)[-1]) from exc
+        raise FirmwareMissing(exc.obj, exc.problem, exc.fix) from exc
     except ProfileError as exc:
-        raise InvalidSpec(f"{profile.arch} firmware", str(exc).split(": ", 1)[-1]) from exc
+        raise InvalidSpec(exc.obj, exc.problem, exc.fix) from exc
 
 
 def plan_domain(manifest: ImageManifest, request: DomainRequest) -> Domain:

@@ -145,11 +145,14 @@ def define_test_guest(
     *,
     memory_mib: int | None = None,
 ) -> Literal["created", "unchanged"]:
-    """A linked clone of the staged golden disk plus a domain booting the staged kernel with ``networks``."""
+    """A domain booting the staged kernel with ``networks`` on a linked clone of the staged golden disk.
+
+    The domain is defined first (a conflicting one is refused before the clone exists); if the clone
+    then fails, the domain this call defined is undefined again.
+    """
     manifest = image_for(testimage_name(staged.arch))
     pool = get_pool(conn, staged.pool)
     disk_volume = f"{name}.qcow2"
-    linked_clone(pool, staged.golden_volume, disk_volume)
     domain = plan_domain(
         manifest,
         DomainRequest(
@@ -162,7 +165,14 @@ def define_test_guest(
             description=f"HallCloud test guest ({staged.arch})",
         ),
     )
-    return define_domain(conn, domain)
+    outcome = define_domain(conn, domain)
+    try:
+        linked_clone(pool, staged.golden_volume, disk_volume)
+    except BaseException:
+        if outcome == "created":
+            undefine_domain(conn, name)
+        raise
+    return outcome
 
 
 @dataclass
@@ -204,6 +214,7 @@ def boot_to_marker(
 
 def check_bootable(arch: str) -> None:
     """Refuse an unknown arch or missing firmware before anything is built or created."""
+    profile_for(arch)
     manifest = image_for(testimage_name(arch))
     profile = profile_for(arch)
     if not profile.firmware_spec(manifest.firmware).is_bios:
