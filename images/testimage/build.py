@@ -94,7 +94,7 @@ class TestImage:
 
 
 def kernel_cmdline(profile: ArchProfile) -> str:
-    """Kernel command line of the test guest: serial console, quiet, reboot at once on panic."""
+    """Kernel command line of the test guest: serial console, kernel messages off, no wait on panic."""
     return " ".join((f"console={profile.console}", "loglevel=1", "panic=-1", *profile.extra_cmdline))
 
 
