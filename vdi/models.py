@@ -252,6 +252,49 @@ class Snapshot:
     memory: Literal["no", "internal", "external"] = "no"
     memory_file: str | None = None
     disks: list[SnapshotDisk] = field(default_factory=list)
+    # read back from libvirt only (never rendered):
+    state: str | None = field(default=None, metadata={"compare": False})
+    """The domain's state when the snapshot was taken (``running``, ``shutoff``, ``disk-snapshot``)."""
+    creation_time: int | None = field(default=None, metadata={"compare": False})
+    """Seconds since the epoch."""
+    parent: str | None = field(default=None, metadata={"compare": False})
+
+
+@dataclass
+class BackupDisk:
+    """One disk of a push-mode backup job: where the hypervisor writes the copy."""
+
+    name: str
+    """The disk's target device (``vda``)."""
+    target_file: str | None = None
+    """None: this disk is not backed up."""
+    driver_type: str = "qcow2"
+
+
+@dataclass
+class DomainBackup:
+    """A full push-mode backup (``virDomainBackupBegin``): a point-in-time copy of each listed disk."""
+
+    disks: list[BackupDisk] = field(default_factory=list)
+
+
+@dataclass
+class DiskOrigin:
+    """Which pool volume a disk was defined on before external snapshots turned it into a file chain."""
+
+    dev: str
+    pool: str
+    volume: str
+
+
+@dataclass
+class DesktopRecord:
+    """What vdi remembers about a desktop in the domain's own ``<metadata>``: its golden image and the
+    volumes its disks were defined on (reset and restore put the disks back on them)."""
+
+    golden_pool: str | None = None
+    golden_volume: str | None = None
+    disks: list[DiskOrigin] = field(default_factory=list)
 
 
 # -- comparing desired and actual definitions ---------------------------------------------------------

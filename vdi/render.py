@@ -14,8 +14,11 @@ from vdi.models import (
     BackingStore,
     Controller,
     Cpu,
+    DesktopRecord,
     Disk,
+    DiskOrigin,
     Domain,
+    DomainBackup,
     DomainOS,
     Features,
     Graphics,
@@ -483,5 +486,53 @@ def parse_snapshot(text: str) -> Snapshot:
                 driver_type=_attr(d, "driver", "type"),
             )
             for d in root.findall("disks/disk")
+        ],
+        state=_text(root, "state"),
+        creation_time=int(_text(root, "creationTime") or 0) or None,
+        parent=_text(root, "parent/name"),
+    )
+
+
+# -- backups ----------------------------------------------------------------------------------------
+
+
+def backup_xml(backup: DomainBackup) -> str:
+    root = ET.Element("domainbackup", mode="push")
+    disks = _sub(root, "disks")
+    for d in backup.disks:
+        if d.target_file is None:
+            _sub(disks, "disk", name=d.name, backup="no")
+            continue
+        el = _sub(disks, "disk", name=d.name, backup="yes", type="file")
+        _sub(el, "target", file=d.target_file)
+        _sub(el, "driver", type=d.driver_type)
+    return _to_string(root)
+
+
+
+# -- vdi's own domain metadata ----------------------------------------------------------------------
+
+DESKTOP_METADATA_NS = "https://hallcloud.invalid/xmlns/desktop/1"
+DESKTOP_METADATA_KEY = "hallcloud"
+
+
+def desktop_record_xml(record: DesktopRecord) -> str:
+    """The ``<desktop>`` element vdi keeps in a domain's ``<metadata>`` (``virDomainSetMetadata``)."""
+    root = ET.Element("desktop")
+    if record.golden_pool and record.golden_volume:
+        _sub(root, "golden", pool=record.golden_pool, volume=record.golden_volume)
+    for origin in record.disks:
+        _sub(root, "disk", dev=origin.dev, pool=origin.pool, volume=origin.volume)
+    return _to_string(root)
+
+
+def parse_desktop_record(text: str) -> DesktopRecord:
+    root = ET.fromstring(text)
+    return DesktopRecord(
+        golden_pool=_attr(root, "golden", "pool"),
+        golden_volume=_attr(root, "golden", "volume"),
+        disks=[
+            DiskOrigin(dev=d.get("dev", ""), pool=d.get("pool", ""), volume=d.get("volume", ""))
+            for d in root.findall("disk")
         ],
     )
