@@ -19,12 +19,18 @@ import libvirt
 
 from vdi.conn import DEFAULT_URI, connection
 from vdi.console import SerialConsole
-from vdi.domain import lookup_domain, running_definition, undefine_domain
+from vdi.domain import lookup_domain, resume_domain, running_definition, start_domain, undefine_domain
 from vdi.exceptions import VdiError
 from vdi.models import Network, Pool
 from vdi.network import delete_network, ensure_network
 from vdi.storage import default_pool_path, delete_pool, ensure_pool
-from vdi.testguest import boot_to_marker, build_test_image, define_test_guest, stage_test_image
+from vdi.testguest import (
+    NIC_LINE,
+    READY_TIMEOUT,
+    build_test_image,
+    define_test_guest,
+    stage_test_image,
+)
 
 ARCH = "x86_64"
 POOL = "hallcloud-demo"
@@ -53,8 +59,7 @@ def up(uri: str) -> int:
         staged = stage_test_image(conn, POOL, image)
         for desk in DESKTOPS:
             define_test_guest(conn, desk.name, staged, [desk.network])
-        for desk in DESKTOPS:
-            _boot_or_check(conn, desk)
+        _boot_or_check(conn)
         print()
         print("seat 'demo': one screen, two machines")
         for desk in DESKTOPS:
@@ -63,18 +68,34 @@ def up(uri: str) -> int:
     return 0
 
 
-def _boot_or_check(conn: libvirt.virConnect, desk: DemoDesktop) -> None:
-    dom = lookup_domain(conn, desk.name)
-    if dom is not None and dom.isActive():
-        # already running: prove it still answers on its console instead of rebooting it
-        with SerialConsole(conn, desk.name) as console:
-            started = time.monotonic()
-            console.command("hc ip", "IP-END", timeout=30)
-        print(f"{desk.name}: already running, answers on its console ({time.monotonic() - started:.1f} s)")
-        return
-    result, console = boot_to_marker(conn, desk.name, ARCH)
-    console.close()
-    print(f"{desk.name}: GUEST-READY {ARCH} after {result.seconds:.1f} s, NICs {result.nics}", flush=True)
+def _boot_or_check(conn: libvirt.virConnect) -> None:
+    """Boot the stopped desktops side by side; ask the running ones to answer on their consoles."""
+    booting: list[tuple[DemoDesktop, SerialConsole]] = []
+    try:
+        for desk in DESKTOPS:
+            dom = lookup_domain(conn, desk.name)
+            if dom is not None and dom.isActive():
+                # already running: prove it still answers instead of rebooting it
+                with SerialConsole(conn, desk.name) as console:
+                    console.command("hc ip", "IP-END", timeout=30)
+                print(f"{desk.name}: already running, answers on its console", flush=True)
+                continue
+            start_domain(conn, desk.name, paused=True)
+            booting.append((desk, SerialConsole(conn, desk.name).open()))
+        started = time.monotonic()
+        for desk, _console in booting:
+            resume_domain(conn, desk.name)
+        for desk, console in booting:
+            console.wait_for(f"GUEST-READY {ARCH}", READY_TIMEOUT)
+            nics = NIC_LINE.findall(console.transcript.replace("\r", ""))
+            print(
+                f"{desk.name}: GUEST-READY {ARCH} after {time.monotonic() - started:.1f} s, "
+                f"NICs {[(n[0], n[1]) for n in nics]}",
+                flush=True,
+            )
+    finally:
+        for _desk, console in booting:
+            console.close()
 
 
 def _print_access(conn: libvirt.virConnect, uri: str, desk: DemoDesktop) -> None:
