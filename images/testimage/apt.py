@@ -121,6 +121,10 @@ class PrivateApt:
                 f'APT::Architecture "{self.debian_arch}";',
                 f'APT::Architectures {{ "{self.debian_arch}"; }};',
                 'Acquire::Languages "none";',
+                # keep the cache small: lists stay gzipped and no source-package cache is kept
+                'Acquire::GzipIndexes "true";',
+                'Acquire::CompressionTypes::Order { "gz"; };',
+                'Dir::Cache::srcpkgcache "";',
                 # the cache lives in root's home, which apt's sandbox user cannot enter
                 'APT::Sandbox::User "root";',
                 *host_acquire_settings(),

@@ -353,3 +353,17 @@ def test_boot_two_nics_marker_roundtrip_and_second_boot(arch, tmp_path, artifact
         assert sum(line.startswith("NIC ") for line in second.lines) == 4
     # the cached golden disk was never touched by the guests
     assert build_mod.sha256_file(image.disk) == image.sha256["disk"]
+
+
+@pytest.mark.integration
+def test_libvirt_auto_selection_sees_the_loongarch_descriptor():
+    libvirt = pytest.importorskip("libvirt")
+    descriptor = install_loongarch_descriptor()
+    loader = json.loads(descriptor.read_text())["mapping"]["executable"]["filename"]
+    assert Path(loader).stat().st_mode & 0o004, "QEMU under libvirt runs as libvirt-qemu: must be readable"
+    conn = libvirt.open("qemu:///system")
+    try:
+        caps = conn.getDomainCapabilities(None, "loongarch64", "virt", "qemu", 0)
+    finally:
+        conn.close()
+    assert f"<value>{loader}</value>" in caps
