@@ -284,3 +284,33 @@ def test_define_domain_roundtrip_on_the_real_hypervisor_is_unchanged(live_conn, 
         finally:
             undefine_domain(live_conn, dom.name)
     assert leftovers(live_conn, prefix) == {"pools": [f"{prefix}-pool"]}
+
+
+@pytest.mark.slow
+def test_boot_test_interrupted_by_ctrl_c_removes_everything(live_uri, live_conn):
+    import re
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall", "images", "boot-test", "--arch", "x86_64", "--uri", live_uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    run = None
+    deadline = time.monotonic() + 240
+    for line in proc.stderr:  # "booting hc-bt-xxxxxx" comes once the domain is defined
+        match = re.match(r"booting (hc-bt-[0-9a-f]{6})", line)
+        if match:
+            run = match.group(1)
+            break
+        assert time.monotonic() < deadline, "boot-test never reached the boot step"
+    assert run is not None
+    assert leftovers(live_conn, run).get("domains") == [run]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted; everything the boot test created was removed" in err
+    assert leftovers(live_conn, run) == {}
