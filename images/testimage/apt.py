@@ -8,6 +8,7 @@ parts directory at an empty private one, so the host's ``/etc/apt/apt.conf.d`` d
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
@@ -138,15 +139,18 @@ class PrivateApt:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
 
-    def _run(self, argv: list[str], cwd: Path | None = None) -> str:
+    def _run(self, argv: list[str], cwd: Path | None = None, merge_stderr: bool = False) -> str:
         env = dict(os.environ, APT_CONFIG=str(self.config), LC_ALL="C")
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        # one apt at a time per private root: apt-get refuses to run while another holds its locks
+        with (self.root / ".hallcloud-lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise AptError(
                 f"private apt ({self.suite}/{self.debian_arch}): {' '.join(argv)} failed "
                 f"(exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
             )
-        return proc.stdout
+        return proc.stdout + proc.stderr if merge_stderr else proc.stdout
 
     @property
     def _stamp(self) -> Path:
@@ -169,15 +173,29 @@ class PrivateApt:
     def update(self) -> None:
         """Fetch the suite's package lists (a few MB)."""
         self._prepare()
-        self._run(["apt-get", "update", "-q"])
+        out = self._run(["apt-get", "update", "-q"], merge_stderr=True)
+        # apt-get update exits 0 when it could not fetch and kept the old lists: that is a failure here
+        failed = [line for line in out.splitlines() if line.startswith(("W: Failed to fetch", "E: "))]
+        if failed:
+            raise AptError(f"private apt ({self.suite}/{self.debian_arch}): apt-get update: {failed[0]}")
         self._stamp.touch()
 
-    def ensure_lists(self, max_age_s: float = LIST_MAX_AGE_S) -> None:
-        """Update the lists when they are missing or older than ``max_age_s``."""
+    def ensure_lists(self, max_age_s: float = LIST_MAX_AGE_S) -> bool:
+        """Update the lists when they are missing or older than ``max_age_s``.
+
+        Returns False when stale lists could not be refreshed (offline) and are used as they are, so
+        that images already cached from them still build without a network.
+        """
         self._prepare()
         age = self.lists_age()
-        if age is None or age > max_age_s:
+        if age is None:
             self.update()
+        elif age > max_age_s:
+            try:
+                self.update()
+            except AptError:
+                return False
+        return True
 
     def show(self, *names: str) -> dict[str, DebPackage]:
         """The candidate version of each named package, keyed by name."""

@@ -215,7 +215,8 @@ def build_test_image(
     with _locked(arch_dir / ".lock"):
         if apt.lists_age() is None:
             say(f"{arch}: fetching Debian {profile.suite}/{profile.debian_arch} package lists")
-        apt.ensure_lists()
+        if not apt.ensure_lists():
+            say(f"{arch}: could not refresh the package lists (offline?); using the cached ones")
         for attempt in (1, 2):
             packages = resolve_packages_memo(apt, profile, arch_dir / RESOLVED)
             versions = {name: pkg.version for name, pkg in packages.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from images.testimage import KNOWN_ARCHES, build_test_image, profile_for
 from images.testimage import build as build_mod
-from images.testimage.apt import DebPackage, parse_depends, parse_stanzas
+from images.testimage.apt import AptError, DebPackage, PrivateApt, parse_depends, parse_stanzas
 from images.testimage.build import cache_key, recipe_digest
 from images.testimage.firmware import firmware_descriptor, install_loongarch_descriptor, loongarch_firmware
 from images.testimage.initramfs import Initramfs
@@ -97,6 +98,33 @@ def test_parse_stanzas_joins_continuation_lines():
     ]
 
 
+def test_private_apt_ignores_the_host_configuration(tmp_path):
+    apt = PrivateApt(tmp_path / "apt", "sid", "loong64")
+    apt._prepare()
+    env = {"APT_CONFIG": str(apt.config), "PATH": "/usr/bin:/bin"}
+    dump = subprocess.run(["apt-config", "dump"], env=env, capture_output=True, text=True, check=True).stdout
+    assert 'APT::Architecture "loong64";' in dump
+    assert f'dir::etc::sourceparts "{tmp_path}/apt/sources.list.d";' in dump.lower()
+    assert f'dir::etc::parts "{tmp_path}/apt/apt.conf.d";' in dump.lower()
+    assert f'Dir::State::status "{tmp_path}/apt/state/status";' in dump
+    assert "DPkg::Post-Invoke" not in dump  # nothing from /etc/apt/apt.conf.d
+    assert (tmp_path / "apt" / "sources.list").read_text().endswith(" sid main\n")
+
+
+def test_stale_lists_are_used_when_the_mirror_is_unreachable(tmp_path):
+    # port 9 on loopback refuses at once: the refresh fails, the old lists stay usable
+    apt = PrivateApt(tmp_path / "apt", "sid", "loong64", mirror="http://127.0.0.1:9/debian")
+    apt._prepare()
+    (tmp_path / "apt" / "apt.conf.d" / "10no-retries").write_text('Acquire::Retries "0";\n')
+    stamp = tmp_path / "apt" / "lists" / ".hallcloud-updated"
+    stamp.touch()
+    os.utime(stamp, (0, 0))
+    assert apt.ensure_lists() is False
+    stamp.unlink()
+    with pytest.raises(AptError, match=r"private apt \(sid/loong64\): apt-get update"):
+        apt.ensure_lists()
+
+
 def test_cache_key_changes_with_package_versions_and_recipe():
     profile = profile_for("aarch64")
     base = {"linux-image-6.1.0-1-arm64": "6.1.1-1", "busybox-static": "1:1.35.0-4"}
@@ -177,8 +205,8 @@ class FakeApt:
     def lists_age(self) -> float:
         return 0.0
 
-    def ensure_lists(self) -> None:
-        pass
+    def ensure_lists(self) -> bool:
+        return True
 
     def lists_stamp(self) -> int:
         return 1
