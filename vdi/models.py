@@ -229,9 +229,6 @@ class Domain:
     description: str | None = None
     uuid: str | None = field(default=None, metadata={"compare": False})
 
-    def nvram_in_use(self) -> bool:
-        return self.os.nvram is not None
-
 
 # -- snapshots --------------------------------------------------------------------------------------
 
