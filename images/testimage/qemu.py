@@ -96,7 +96,7 @@ class SerialGuest:
         self._log = log.open("w") if log else None
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -148,6 +148,8 @@ class SerialGuest:
             self.proc.kill()
         try:
             self.proc.wait(timeout)
+            # the reader writes the log until QEMU's output ends: let it finish before closing
+            self._reader.join(timeout)
         finally:
             for pipe in (self.proc.stdin, self.proc.stdout):
                 if pipe:
