@@ -1,0 +1,324 @@
+"""One desktop's disks, its remembered origin, the per-desktop operation lock, and reset from golden.
+
+Snapshots, backups, restores, resets and the scheduler all change a desktop's disks; they take the
+same per-desktop lock (:func:`desktop_lock`, an ``flock`` in the state directory), so no two of them
+ever run on one desktop at once, whether started by the CLI, the scheduler or the device manager.
+
+External snapshots turn a disk defined on a pool volume into a chain of files. Before the first one,
+vdi records in the domain's own ``<metadata>`` (:class:`vdi.models.DesktopRecord`) which pool volume
+each disk was defined on and which golden volume it was cloned from; reset and restore-from-backup
+use that record to put the disk back on its volume, so the definition matches what was planned again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+
+from vdi.conn import libvirt_errors
+from vdi.domain import get_domain, start_domain, stop_domain
+from vdi.exceptions import Conflict, InvalidSpec, NotFound
+from vdi.models import DesktopRecord, Disk, DiskOrigin, Domain
+from vdi.render import (
+    DESKTOP_METADATA_KEY,
+    DESKTOP_METADATA_NS,
+    desktop_record_xml,
+    domain_xml,
+    parse_desktop_record,
+    parse_domain,
+    parse_volume,
+)
+from vdi.storage import delete_volume, get_pool, linked_clone, lookup_volume
+
+Progress = Callable[[str], None]
+
+
+class DesktopBusy(Conflict):
+    """Another snapshot/backup/restore/reset operation holds the desktop's lock."""
+
+
+# -- state directory and locks ----------------------------------------------------------------------
+
+
+def state_dir() -> Path:
+    """Where vdi keeps local state (locks, scheduler state, drill records): ``$HALLCLOUD_STATE_DIR``."""
+    path = Path(os.environ.get("HALLCLOUD_STATE_DIR") or Path.home() / ".local/state/hallcloud")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _lock_path(uri: str, desktop: str) -> Path:
+    host = hashlib.sha256(uri.encode()).hexdigest()[:10]
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", desktop)
+    folder = state_dir() / "locks"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{host}-{safe}.lock"
+
+
+@contextlib.contextmanager
+def desktop_lock(conn: libvirt.virConnect, desktop: str, operation: str) -> Iterator[None]:
+    """Hold the desktop's operation lock, or raise :class:`DesktopBusy` naming who holds it."""
+    path = _lock_path(conn.getURI(), desktop)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise DesktopBusy(
+                f"desktop {desktop}",
+                f"cannot {operation}: {holder} is already working on it",
+                "wait for it to finish (the lock is released when that process ends)",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{operation} (pid {os.getpid()})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- disks ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DesktopDisk:
+    """A writable disk of a desktop as it is now."""
+
+    dev: str
+    path: str
+    """The file the guest writes to now (the top of the chain)."""
+    pool: str | None
+    volume: str | None
+    """The pool volume holding ``path`` (None when the file is in no pool)."""
+    defined_as_volume: bool
+
+
+def definition(dom: libvirt.virDomain) -> Domain:
+    """The live definition of a running domain, the persistent one otherwise."""
+    flags = 0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE
+    with libvirt_errors(f"domain {dom.name()}", "read the definition"):
+        return parse_domain(dom.XMLDesc(flags))
+
+
+def desktop_disks(conn: libvirt.virConnect, dom: libvirt.virDomain) -> list[DesktopDisk]:
+    out = []
+    for disk in definition(dom).disks:
+        if disk.device != "disk" or disk.readonly:
+            continue
+        label = f"disk {disk.target_dev} of domain {dom.name()}"
+        with libvirt_errors(label, "find the disk's volume"):
+            if disk.type == "volume" and disk.source_pool and disk.source_volume:
+                vol = conn.storagePoolLookupByName(disk.source_pool).storageVolLookupByName(
+                    disk.source_volume
+                )
+                out.append(
+                    DesktopDisk(disk.target_dev, vol.path(), disk.source_pool, disk.source_volume, True)
+                )
+                continue
+            if disk.source_file is None:
+                raise InvalidSpec(
+                    label,
+                    f"has source type {disk.type!r}, which vdi cannot snapshot or back up",
+                    "use a file or pool volume disk",
+                )
+            pool, volume = volume_of_path(conn, disk.source_file)
+            out.append(DesktopDisk(disk.target_dev, disk.source_file, pool, volume, False))
+    if not out:
+        raise InvalidSpec(f"domain {dom.name()}", "has no writable disk", "attach a disk first")
+    return out
+
+
+def volume_of_path(conn: libvirt.virConnect, path: str) -> tuple[str | None, str | None]:
+    """The (pool, volume) holding ``path``; files libvirt made itself (snapshot overlays) need a refresh."""
+    for attempt in range(2):
+        try:
+            vol = conn.storageVolLookupByPath(path)
+            return vol.storagePoolLookupByVolume().name(), vol.name()
+        except libvirt.libvirtError:
+            if attempt == 0:
+                refresh_pools(conn)
+    return None, None
+
+
+def refresh_pools(conn: libvirt.virConnect) -> None:
+    with contextlib.suppress(libvirt.libvirtError):
+        for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.refresh(0)
+
+
+# -- the record in the domain's metadata -------------------------------------------------------------
+
+
+def read_record(dom: libvirt.virDomain) -> DesktopRecord | None:
+    try:
+        text = dom.metadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT, DESKTOP_METADATA_NS, libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        )
+    except libvirt.libvirtError:
+        return None
+    return parse_desktop_record(text)
+
+
+def write_record(dom: libvirt.virDomain, record: DesktopRecord) -> None:
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if dom.isActive() else 0)
+    with libvirt_errors(f"domain {dom.name()}", "record the desktop's origin in its metadata"):
+        dom.setMetadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+            desktop_record_xml(record),
+            DESKTOP_METADATA_KEY,
+            DESKTOP_METADATA_NS,
+            flags,
+        )
+
+
+def remember_origin(conn: libvirt.virConnect, dom: libvirt.virDomain) -> DesktopRecord:
+    """The desktop's record, created from its current disks when it has none yet."""
+    record = read_record(dom)
+    if record is not None and record.disks:
+        return record
+    record = record or DesktopRecord()
+    for disk in desktop_disks(conn, dom):
+        if disk.pool and disk.volume:
+            record.disks.append(DiskOrigin(disk.dev, disk.pool, disk.volume))
+            if record.golden_volume is None:
+                golden = _backing_volume(conn, disk.pool, disk.volume)
+                if golden is not None:
+                    record.golden_pool, record.golden_volume = golden
+    write_record(dom, record)
+    return record
+
+
+def _backing_volume(conn: libvirt.virConnect, pool: str, volume: str) -> tuple[str, str] | None:
+    with libvirt_errors(f"volume {pool}/{volume}", "read the volume"):
+        info = parse_volume(conn.storagePoolLookupByName(pool).storageVolLookupByName(volume).XMLDesc(0))
+    if info.backing is None:
+        return None
+    found = volume_of_path(conn, info.backing.path)
+    return (found[0], found[1]) if found[0] and found[1] else None
+
+
+def redefine_disks_on_volumes(
+    conn: libvirt.virConnect, dom: libvirt.virDomain, record: DesktopRecord
+) -> None:
+    """Point the (stopped) domain's disks back at the pool volumes they were planned on."""
+    origins = {o.dev: o for o in record.disks}
+    with libvirt_errors(f"domain {dom.name()}", "read the definition"):
+        planned = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    changed = False
+    for i, disk in enumerate(planned.disks):
+        origin = origins.get(disk.target_dev)
+        if origin is None or (disk.type == "volume" and disk.source_volume == origin.volume):
+            continue
+        planned.disks[i] = Disk(
+            target_dev=disk.target_dev,
+            bus=disk.bus,
+            device=disk.device,
+            type="volume",
+            source_pool=origin.pool,
+            source_volume=origin.volume,
+            driver_type="qcow2",
+        )
+        changed = True
+    if changed:
+        with libvirt_errors(f"domain {dom.name()}", "redefine the disks on their volumes"):
+            conn.defineXML(domain_xml(planned))
+        write_record(conn.lookupByName(dom.name()), record)
+
+
+# -- reset ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResetResult:
+    desktop: str
+    golden: str
+    restarted: bool
+    removed_snapshots: list[str]
+
+
+def reset_desktop(
+    conn: libvirt.virConnect,
+    name: str,
+    *,
+    golden: str | None = None,
+    progress: Progress | None = None,
+) -> ResetResult:
+    """Re-create the desktop's disk as a fresh linked clone of its golden image.
+
+    Everything on the disk and every snapshot of the desktop is discarded (backups are kept). The
+    golden volume comes from ``golden`` (``pool/volume`` or a volume in the disk's pool), else from the
+    desktop's record, else from the disk's backing file. A running desktop is started again after.
+    """
+    from vdi.snapshots import delete_all_snapshots  # snapshots imports this module
+
+    say = progress or (lambda _m: None)
+    dom = get_domain(conn, name)
+    with desktop_lock(conn, name, "reset the desktop"):
+        record = remember_origin(conn, dom)
+        if not record.disks:
+            raise InvalidSpec(
+                f"desktop {name}",
+                "has no disk defined on a pool volume",
+                "reset works on desktops whose disk is a linked clone in a pool",
+            )
+        origin = record.disks[0]
+        gpool, gvol = _golden_of(record, golden, origin.pool, name)
+        if gpool != origin.pool:
+            raise InvalidSpec(
+                f"desktop {name}",
+                f"golden volume {gpool}/{gvol} is not in the disk's pool {origin.pool}",
+                "import the golden image into that pool",
+            )
+        pool = get_pool(conn, gpool)
+        if lookup_volume(pool, gvol) is None:
+            raise NotFound(
+                f"golden volume {gpool}/{gvol}",
+                "does not exist",
+                "import the golden image again (`hall images import`) or pass --golden",
+            )
+        was_running = bool(dom.isActive())
+        say(f"stopping {name}" if was_running else f"{name} is stopped")
+        stop_domain(conn, name)
+        removed = delete_all_snapshots(conn, name, discard=True)
+        tops = [d.path for d in desktop_disks(conn, dom) if not d.defined_as_volume]
+        redefine_disks_on_volumes(conn, dom, record)
+        delete_files(conn, tops)
+        say(f"re-creating {origin.pool}/{origin.volume} as a linked clone of {gvol}")
+        delete_volume(pool, origin.volume)
+        linked_clone(pool, gvol, origin.volume)
+        record.golden_pool, record.golden_volume = gpool, gvol
+        write_record(get_domain(conn, name), record)
+        if was_running:
+            start_domain(conn, name)
+    return ResetResult(name, f"{gpool}/{gvol}", was_running, removed)
+
+
+def _golden_of(record: DesktopRecord, golden: str | None, disk_pool: str, name: str) -> tuple[str, str]:
+    if golden:
+        pool, _, vol = golden.rpartition("/")
+        return (pool or disk_pool), vol
+    if record.golden_pool and record.golden_volume:
+        return record.golden_pool, record.golden_volume
+    raise InvalidSpec(
+        f"desktop {name}",
+        "does not know its golden image (its disk has no backing file)",
+        "pass the golden volume: --golden POOL/VOLUME",
+    )
+
+
+def delete_files(conn: libvirt.virConnect, paths: list[str]) -> None:
+    """Delete overlay files left on top of a disk chain (they are pool volumes when in a pool dir)."""
+    if paths:
+        refresh_pools(conn)
+    for path in paths:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.storageVolLookupByPath(path).delete(0)
