@@ -357,12 +357,16 @@ def create_backup(
     origin: Origin = "manual",
     progress: Progress = _quiet,
     now: datetime | None = None,
+    lock: bool = True,
 ) -> BackupManifest:
-    """Back up every writable disk of ``desktop`` (running or stopped) into ``pool_name``."""
+    """Back up every writable disk of ``desktop`` (running or stopped) into ``pool_name``.
+
+    ``lock=False``: the caller (the scheduler) already holds the desktop's lock.
+    """
     dom = get_domain(conn, desktop)
     pool = get_pool(conn, pool_name)
     directory = _backup_dir(pool)
-    with desktop_lock(conn, desktop, "back up the desktop"):
+    with desktop_lock(conn, desktop, "back up the desktop") if lock else contextlib.nullcontext():
         _abort_stale_job(dom, progress)
         for vol in remove_incomplete(conn, pool_name, desktop):
             progress(f"removed {vol} (left by an interrupted backup)", None, None)
