@@ -469,11 +469,13 @@ def reference_issues(spec: HallSpec) -> list[Issue]:
     for key, named in spec.snapshot_policies.items():
         check_policy(f"{NAMESPACE}:snapshot_policies.{key}", named)
 
-    def check_machine(path: str, image: str, host: str | None, networks: list[tuple[str, str]]) -> None:
+    def check_machine(
+        path: str, image: str, host: str | None, networks: list[tuple[str, str]], host_path: str | None = None
+    ) -> None:
         if host is not None and host not in spec.hosts:
             issues.append(
                 Issue(
-                    f"{path}.host",
+                    host_path or f"{path}.host",
                     f"host '{host}' is not defined in hall:hosts; defined: {_known(spec.hosts)}",
                     "name a defined host",
                 )
@@ -554,6 +556,7 @@ def reference_issues(spec: HallSpec) -> list[Issue]:
                 desktop.image,
                 window.host,
                 [(f"{side_path}.network", window.seat.network_of(side))],
+                host_path=f"{path}.host",
             )
         window_policy = window.snapshot_policy
         if isinstance(window_policy, str) and window_policy not in spec.snapshot_policies:
@@ -678,7 +681,11 @@ def isolation_issues(spec: HallSpec) -> list[Issue]:
                         continue
                     dev1 = spec.hosts[host].bridges.get(key1) or net1.bridge
                     dev2 = spec.hosts[host].bridges.get(key2) or net2.bridge
-                    if dev1 is not None and dev1 == dev2 and net1.bridge != net2.bridge:
+                    if (
+                        dev1 is not None
+                        and dev1 == dev2
+                        and not (net1.bridge is not None and net1.bridge == net2.bridge)
+                    ):
                         issues.append(
                             Issue(
                                 f"{NAMESPACE}:hosts.{host}.bridges",
