@@ -150,6 +150,35 @@ def test_golden_pipeline_verifies_decompresses_converts_and_uploads(live_conn, p
     assert again.outcome == "unchanged"
 
 
+def test_catalog_download_entry_fetches_and_checks_the_vendor_checksum_file(live_conn, pool, tmp_path):
+    from images.catalog import DownloadSource
+    from vdi.golden import import_catalog_image
+    from vdi.plan import image_for
+
+    xz = tmp_path / "vendor-image.raw.xz"
+    xz.write_bytes(lzma.compress(_raw_disk(tmp_path).read_bytes()))
+    digest = hashlib.sha256(xz.read_bytes()).hexdigest()
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{'f' * 64}  other.qcow2\n{digest} *vendor-image.raw.xz\n")
+    source = DownloadSource(
+        kind="download", url=xz.as_uri(), sha256_url=sums.as_uri(), compression="xz", format="raw"
+    )
+    manifest = image_for("openeuler-24.03-lts-x86_64").model_copy(
+        update={"name": "hc-t-vendor", "source": source}
+    )
+    golden = import_catalog_image(live_conn, pool, manifest)
+    assert golden.sha256 == digest and golden.outcome == "created"
+    assert get_volume(get_pool(live_conn, pool), golden.volume).format == "qcow2"
+    # the vendor republishes different bytes under the same name: refused, nothing new in the pool
+    sums.write_text(f"{'0' * 64}  vendor-image.raw.xz\n")
+    manifest2 = manifest.model_copy(update={"name": "hc-t-vendor2"})
+    with pytest.raises(
+        ChecksumMismatch, match=r"^image hc-t-vendor2: sha256 of .* the catalog expects 0{64}"
+    ):
+        import_catalog_image(live_conn, pool, manifest2)
+    assert volume_names(get_pool(live_conn, pool)) == [golden.volume]
+
+
 def test_sha256_mismatch_is_refused_before_anything_is_created(live_conn, pool, tmp_path):
     raw = _raw_disk(tmp_path)
     with pytest.raises(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from images.catalog import get_image, load_catalog
 from tests.vdi.cases import CASES
 from vdi.exceptions import InvalidSpec
 from vdi.models import Domain, Network, Pool, Snapshot, Volume, differences
@@ -23,7 +24,7 @@ from vdi.render import (
     snapshot_xml,
     volume_xml,
 )
-from vdi.validate import virt_xml_validate
+from vdi.validate import plan_for_validation, virt_xml_validate
 
 DATA = Path(__file__).parent / "data"
 PARSERS = {
@@ -109,3 +110,20 @@ def test_machine_aliases_match_libvirt_versioned_machine_types() -> None:
     assert machine_matches("q35", "pc-q35-10.0")
     assert machine_matches("virt", "virt-10.0")
     assert not machine_matches("q35", "pc-i440fx-10.0")
+
+
+@pytest.mark.parametrize("name", [m.name for m in load_catalog()])
+def test_every_catalog_entry_renders_schema_valid_domain_xml(name: str) -> None:
+    manifest = get_image(name)
+    xml = plan_for_validation(manifest, f"hc-t-{name}")
+    virt_xml_validate(xml, "domain", name)
+    dom = parse_domain(xml)
+    profile = manifest.profile()
+    assert (dom.os.arch, dom.os.machine, dom.cpu and dom.cpu.model) == (
+        profile.arch,
+        manifest.machine,
+        manifest.cpu,
+    )
+    assert [d.bus for d in dom.disks] == [manifest.disk_bus]
+    assert dom.video is not None and dom.video.model == manifest.video
+    assert (dom.os.loader is None) == (manifest.firmware == "bios")
