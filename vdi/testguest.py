@@ -57,7 +57,7 @@ NIC_LINE = re.compile(r"^NIC (\S+) ([0-9a-f:]{17}) (\S+)", re.MULTILINE)
 Progress = Callable[[str], None]
 
 
-class TestImageLike(Protocol):
+class GuestImageFiles(Protocol):
     """What vdi needs from ``images.testimage.build.TestImage``."""
 
     arch: str
@@ -68,7 +68,7 @@ class TestImageLike(Protocol):
     sha256: dict[str, str]
 
 
-def build_test_image(arch: str) -> TestImageLike:
+def build_test_image(arch: str) -> GuestImageFiles:
     """The builder's image for ``arch`` (cached after the first build)."""
     profile_for(arch)  # an unknown arch is refused before anything is built
     try:
@@ -76,7 +76,7 @@ def build_test_image(arch: str) -> TestImageLike:
     except ModuleNotFoundError as exc:
         raise InvalidSpec(f"test image {arch}", f"the builder is not installed ({exc})",
                           "install HallCloud with images/testimage") from exc
-    image: TestImageLike = module.build_test_image(arch)
+    image: GuestImageFiles = module.build_test_image(arch)
     return image
 
 
@@ -105,7 +105,7 @@ def _stage_file(pool: libvirt.virStoragePool, name: str, local: Path, digest: st
     return upload_volume(pool, volume, local, fmt="raw", mode="0644")
 
 
-def stage_test_image(conn: libvirt.virConnect, pool_name: str, image: TestImageLike) -> StagedImage:
+def stage_test_image(conn: libvirt.virConnect, pool_name: str, image: GuestImageFiles) -> StagedImage:
     """Upload kernel, initramfs, data disk (as golden volume) and provider firmware into ``pool_name``."""
     manifest = image_for(testimage_name(image.arch))
     profile = profile_for(manifest.arch)
