@@ -68,7 +68,15 @@ while true; do
     fi
     line=${line%"$cr"}
     case "$line" in
-        "") ;;
+        "") continue ;;
+        "hc write "*|"hc damage "*)
+            if ! grep -q " /data " /proc/mounts; then
+                echo "HC-ERROR no disk mounted at /data"
+                continue
+            fi
+            ;;
+    esac
+    case "$line" in
         "hc write "*)
             text=${line#hc write }
             printf '%s\n' "$text" > /data/marker && sync && echo "MARKER-WRITTEN $text" \

@@ -384,6 +384,24 @@ def test_boot_two_nics_marker_roundtrip_and_second_boot(arch, tmp_path, artifact
 
 
 @pytest.mark.integration
+@pytest.mark.slow
+def test_boot_without_disk_reports_none_and_refuses_writes(tmp_path):
+    image = build_test_image("aarch64")
+    argv = direct_boot_argv(image, tmp_path / "unused.qcow2", nics=1)
+    disk_at = argv.index("-drive")
+    del argv[disk_at: disk_at + 4]  # -drive ... -device virtio-blk-pci,...
+    assert not any("virtio-blk" in arg for arg in argv)
+    with SerialGuest(argv) as guest:
+        guest.wait_for("GUEST-READY", timeout=240)
+        assert "DISK-MARKER none" in guest.lines
+        assert sum(line.startswith("NIC ") for line in guest.lines) == 1
+        assert guest.command("hc write x", "HC-ERROR") == "HC-ERROR no disk mounted at /data"
+        assert guest.command("hc read", "MARKER") == "MARKER none"
+        guest.send("")
+        assert guest.command("true", "SH-EXIT") == "SH-EXIT 0"
+
+
+@pytest.mark.integration
 def test_libvirt_auto_selection_sees_the_loongarch_descriptor():
     libvirt = pytest.importorskip("libvirt")
     descriptor = install_loongarch_descriptor()
