@@ -41,6 +41,8 @@ KERNEL_PACKAGE_RE = re.compile(r"^linux-(image|binary|modules|base)-\d")
 BUSYBOX_PACKAGE = "busybox-static"
 MANIFEST = "image.json"
 RESOLVED = "resolved.json"
+# builds kept per arch: the newest and the one before (a guest may still be booting from it)
+KEEP_BUILDS = 2
 
 Progress = Callable[[str], None]
 
@@ -237,7 +239,33 @@ def build_test_image(
                 apt.update()
         image = _build(profile, packages, debs, versions, key, arch_dir, say)
         _point_current(arch_dir, key)
+        prune_old_builds(arch_dir, keep=KEEP_BUILDS)
+        prune_old_debs(cache / "debs" / profile.debian_arch, set(debs.values()))
         return image
+
+
+def prune_old_builds(arch_dir: Path, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` newest builds of an arch (``current`` is always kept)."""
+    current = (arch_dir / "current").resolve()
+    builds = sorted(
+        (p for p in arch_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = [p for p in builds[keep:] if p != current]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
+def prune_old_debs(deb_dir: Path, in_use: set[Path]) -> list[Path]:
+    """Remove superseded kernel and busybox .debs (the firmware's and others' are left alone)."""
+    removed = []
+    for deb in deb_dir.glob("*.deb"):
+        if deb not in in_use and (deb.name.startswith(("linux-", f"{BUSYBOX_PACKAGE}_"))):
+            deb.unlink(missing_ok=True)
+            removed.append(deb)
+    return removed
 
 
 def _download(

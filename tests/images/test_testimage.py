@@ -300,6 +300,27 @@ def test_failed_build_leaves_no_partial_files(tmp_path, fake_packages, monkeypat
     assert left == [".lock", "resolved.json"]  # no build directory, no temporary directory
 
 
+def test_prune_keeps_the_newest_builds_and_unrelated_debs(tmp_path):
+    arch_dir = tmp_path / "test-images" / "x86_64"
+    for age, name in enumerate(["new", "older", "oldest", "ancient"]):
+        (arch_dir / name).mkdir(parents=True)
+        os.utime(arch_dir / name, (1_000_000 - age, 1_000_000 - age))
+    (arch_dir / "current").symlink_to("ancient")  # pinned although old
+    (arch_dir / ".build-x").mkdir()
+    removed = build_mod.prune_old_builds(arch_dir, keep=2)
+    assert sorted(p.name for p in removed) == ["oldest"]
+    assert sorted(p.name for p in arch_dir.iterdir()) == [".build-x", "ancient", "current", "new", "older"]
+
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    names = ["linux-image-6.1.0-1-amd64_1_amd64.deb", "linux-image-6.1.0-2-amd64_2_amd64.deb",
+             "busybox-static_1%3a1_amd64.deb", "qemu-efi-loongarch64_1_all.deb"]
+    for name in names:
+        (debs / name).write_bytes(b"")
+    build_mod.prune_old_debs(debs, {debs / names[1]})
+    assert sorted(p.name for p in debs.iterdir()) == sorted(names[1:2] + names[3:])
+
+
 def test_recipe_digest_covers_the_init_script():
     digest = recipe_digest()
     assert len(digest) == 64
