@@ -26,6 +26,7 @@ from device_manager.errors import DomainError
 from device_manager.services.alerts import AlertEngine
 from device_manager.services.notifier import WebhookNotifier
 from device_manager.services.polling import PollerLike, PollingService
+from device_manager.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def create_app(
         return JSONResponse({"detail": "validation failed", "errors": errors}, status_code=422)
 
     app.include_router(api_router, prefix=settings.api_v1_prefix)
+    app.include_router(web_router)  # dashboard /ui/ and seat pages /seat/<name>
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -106,3 +106,23 @@ class SeatDirectory:
         if not path.exists():
             return cls()
         return cls.from_data(yaml.safe_load(path.read_text()) or {}, str(path))
+
+
+DesktopState = Literal["running", "paused", "shutoff", "missing", "unknown"]
+
+
+def desktop_states(conn: Any, seat: Seat) -> dict[Role, DesktopState]:
+    """The state of each desktop of ``seat`` on ``conn`` (a libvirt connection to ``seat.uri``)."""
+    import libvirt
+
+    names = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
+             libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_SHUTDOWN: "running",
+             libvirt.VIR_DOMAIN_BLOCKED: "running"}
+    states: dict[Role, DesktopState] = {}
+    for role, name in seat.desktops():
+        try:
+            state = conn.lookupByName(name).state()[0]
+            states[role] = names.get(state, "unknown")  # type: ignore[assignment]
+        except libvirt.libvirtError as exc:
+            states[role] = "missing" if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN else "unknown"
+    return states

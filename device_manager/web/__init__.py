@@ -1,0 +1,2 @@
+"""The device manager's web pages: the IT dashboard and the clerks' seat pages (``routes``), and the
+websockify processes behind browser consoles (``vncproxy``)."""
