@@ -131,6 +131,7 @@ class PollingService:
         self.cycles = 0
         self.last_report: CycleReport | None = None
         self._running_cycles = 0
+        self.shutdown_grace_s = 30.0
 
     # --- one cycle ---------------------------------------------------------------------------------
 
@@ -343,9 +344,13 @@ class PollingService:
                     await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_tick - loop.time()))
         finally:
             if current is not None and not current.done():
-                current.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await current
+                # let the running cycle finish (its database work runs in a thread that cannot be
+                # cancelled anyway); cancel only what outlives the grace period
+                await asyncio.wait({current}, timeout=self.shutdown_grace_s)
+                if not current.done():
+                    current.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await current
 
 
 def history(db: Session, device_id: int, metric: str | None = None) -> list[MetricSample]:

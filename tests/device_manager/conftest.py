@@ -31,6 +31,7 @@ from device_manager.core.security import issue_token
 from device_manager.db import migrate
 from device_manager.db.session import make_engine, make_session_factory
 from device_manager.main import create_app
+from tests.device_manager.snmp_agents import own_snmpd  # noqa: F401 - fixture for the end-to-end tests
 
 LOOPBACK = "127.0.0.1"
 SECRET_KEY = "test-pepper-0123456789abcdef"
@@ -66,16 +67,37 @@ class PostgresServer:
     def start(self) -> None:
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
-        result = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                           "--no-sync", "--locale=C")
+        result = self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
         options = (
             f"-c listen_addresses={LOOPBACK} -p {self.port} -k {self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
-                           "-w", "-t", "60", "start")
+        result = self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         if result.returncode != 0:
             log = (self.root / "server.log").read_text() if (self.root / "server.log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {result.stderr.strip()} {log[-2000:]}")
@@ -197,12 +219,22 @@ class Api:
         self.client = client
         self.session_factory = app.state.session_factory
 
-    def token(self, role: str, site_ids: list[int] | None = None, expires_days: int | None = 30,
-              name: str | None = None) -> str:
+    def token(
+        self,
+        role: str,
+        site_ids: list[int] | None = None,
+        expires_days: int | None = 30,
+        name: str | None = None,
+    ) -> str:
         with self.session_factory() as db:
             _row, token = issue_token(
-                db, SECRET_KEY, name=name or f"test-{role}", role=role, site_ids=site_ids,
-                expires_days=expires_days, created_by="tests",
+                db,
+                SECRET_KEY,
+                name=name or f"test-{role}",
+                role=role,
+                site_ids=site_ids,
+                expires_days=expires_days,
+                created_by="tests",
             )
             db.commit()
         return token

@@ -9,23 +9,38 @@ import httpx
 API = "/api/v1"
 
 
-async def create(client: httpx.AsyncClient, headers: dict[str, str], path: str, **body: Any) -> dict[str, Any]:
+async def create(
+    client: httpx.AsyncClient, headers: dict[str, str], path: str, **body: Any
+) -> dict[str, Any]:
     response = await client.post(f"{API}/{path}", json=body, headers=headers)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
 
 
-async def site(client: httpx.AsyncClient, headers: dict[str, str], slug: str = "north-hall") -> dict[str, Any]:
+async def site(
+    client: httpx.AsyncClient, headers: dict[str, str], slug: str = "north-hall"
+) -> dict[str, Any]:
     return await create(client, headers, "sites", name=f"{slug} 行政服务中心", slug=slug)
 
 
 async def device(
-    client: httpx.AsyncClient, headers: dict[str, str], site_id: int, name: str = "printer-1",
-    device_type: str = "printer", address: str = "10.20.0.5", **extra: Any,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    site_id: int,
+    name: str = "printer-1",
+    device_type: str = "printer",
+    address: str = "10.20.0.5",
+    **extra: Any,
 ) -> dict[str, Any]:
     return await create(
-        client, headers, "devices", name=name, site_id=site_id, device_type=device_type, address=address,
+        client,
+        headers,
+        "devices",
+        name=name,
+        site_id=site_id,
+        device_type=device_type,
+        address=address,
         **extra,
     )
 

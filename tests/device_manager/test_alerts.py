@@ -23,10 +23,23 @@ async def hall(api):
     north = await site(api.client, h)
     cred = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="v2c", community="public")
     ids = {"site": north["id"], "headers": h}
-    for name, dtype, address in (("printer-1", "printer", "10.0.0.11"), ("switch-1", "switch", "10.0.0.2"),
-                                 ("ups-1", "ups", "10.0.0.3"), ("kiosk-1", "kiosk", "10.0.0.4")):
-        ids[name] = (await device(api.client, h, north["id"], name=name, device_type=dtype, address=address,
-                                  snmp_credential_id=cred["id"]))["id"]
+    for name, dtype, address in (
+        ("printer-1", "printer", "10.0.0.11"),
+        ("switch-1", "switch", "10.0.0.2"),
+        ("ups-1", "ups", "10.0.0.3"),
+        ("kiosk-1", "kiosk", "10.0.0.4"),
+    ):
+        ids[name] = (
+            await device(
+                api.client,
+                h,
+                north["id"],
+                name=name,
+                device_type=dtype,
+                address=address,
+                snmp_credential_id=cred["id"],
+            )
+        )["id"]
     return ids
 
 
@@ -71,7 +84,9 @@ async def test_device_down_after_n_cycles_then_auto_resolves(api, hall):
     detail = (await api.client.get(f"{API}/alerts/{alert.id}", headers=api.headers("viewer"))).json()
     assert [h["kind"] for h in detail["history"]] == ["opened", "resolved"]
     with api.session_factory() as db:
-        kinds = [e.message for e in db.scalars(select(Event).where(Event.device_id == pid).order_by(Event.id))]
+        kinds = [
+            e.message for e in db.scalars(select(Event).where(Event.device_id == pid).order_by(Event.id))
+        ]
     assert kinds[0].endswith("unknown -> down (no answer from 10.0.0.11:161 within 2.0 s x 2)")
     assert kinds[-1] == "printer-1: down -> up"
 
@@ -96,15 +111,29 @@ async def test_supply_low_uses_the_rule_threshold_per_supply(api, hall):
     svc.store_results([up(pid, metrics={"supply.1.percent": 40.0, "supply.2.percent": 3.0})])
     assert alerts(api, kind="supply_low")[0].value == 3.0
     # an empty supply reported without a percentage (state only) is low too
-    svc.store_results([up(pid, metrics={"supply.1.percent": 40.0},
-                          facts={"supplies": {"2": {"state": "some_remaining", "percent": None},
-                                              "3": {"state": "empty", "percent": None}}})])
-    assert {(a.subject, a.status) for a in alerts(api, kind="supply_low")} == {("2", "resolved"),
-                                                                                ("3", "firing")}
+    svc.store_results(
+        [
+            up(
+                pid,
+                metrics={"supply.1.percent": 40.0},
+                facts={
+                    "supplies": {
+                        "2": {"state": "some_remaining", "percent": None},
+                        "3": {"state": "empty", "percent": None},
+                    }
+                },
+            )
+        ]
+    )
+    assert {(a.subject, a.status) for a in alerts(api, kind="supply_low")} == {
+        ("2", "resolved"),
+        ("3", "firing"),
+    }
     # raising the threshold through the API raises the alert for supply 1
     rule_id = alerts(api, kind="supply_low")[0].rule_id
-    patched = await api.client.patch(f"{API}/alert-rules/{rule_id}", json={"threshold": 50},
-                                     headers=api.headers("it_staff"))
+    patched = await api.client.patch(
+        f"{API}/alert-rules/{rule_id}", json={"threshold": 50}, headers=api.headers("it_staff")
+    )
     assert patched.status_code == 200
     svc.store_results([up(pid, metrics={"supply.1.percent": 40.0})])
     assert {a.subject for a in alerts(api, kind="supply_low", status="firing")} == {"1"}
@@ -127,12 +156,22 @@ async def test_interface_down_from_polls_and_traps_share_the_ifindex(api, hall):
     svc.store_results([up(sid, facts=facts, problems=[Problem("interface_down", "Gi0/3 down", "Gi0/3")])])
     (alert,) = alerts(api, kind="interface_down")
     assert alert.subject == "3"
-    link_up = TrapEvent("link_up", "10.0.0.2", "1.3.6.1.6.3.1.1.5.4",
-                        {"1.3.6.1.2.1.2.2.1.1.3": "3", "1.3.6.1.2.1.2.2.1.7.3": "1"}, dt.datetime.now(dt.UTC))
+    link_up = TrapEvent(
+        "link_up",
+        "10.0.0.2",
+        "1.3.6.1.6.3.1.1.5.4",
+        {"1.3.6.1.2.1.2.2.1.1.3": "3", "1.3.6.1.2.1.2.2.1.7.3": "1"},
+        dt.datetime.now(dt.UTC),
+    )
     notes = svc.store_trap(link_up)
     assert [n.event for n in notes] == ["alert.resolved"]
-    link_down = TrapEvent("link_down", "10.0.0.2", "1.3.6.1.6.3.1.1.5.3", {"1.3.6.1.2.1.2.2.1.1.5": "5"},
-                          dt.datetime.now(dt.UTC))
+    link_down = TrapEvent(
+        "link_down",
+        "10.0.0.2",
+        "1.3.6.1.6.3.1.1.5.3",
+        {"1.3.6.1.2.1.2.2.1.1.5": "5"},
+        dt.datetime.now(dt.UTC),
+    )
     assert [n.event for n in svc.store_trap(link_down)] == ["alert.opened"]  # traps act at once
     assert [a.subject for a in alerts(api, kind="interface_down", status="firing")] == ["5"]
     unknown = TrapEvent("cold_start", "192.0.2.99", "1.3.6.1.6.3.1.1.5.1", {}, dt.datetime.now(dt.UTC))
@@ -153,9 +192,11 @@ async def test_ups_on_battery_by_poll_and_trap(api, hall):
 
 async def test_disk_high_only_for_fixed_disks(api, hall):
     svc, kid = polling(api), hall["kiosk-1"]
-    storage = {"1": {"descr": "Physical memory", "type": RAM, "percent": 97.0},
-               "31": {"descr": "/", "type": FIXED_DISK, "percent": 93.5},
-               "32": {"descr": "/data", "type": FIXED_DISK, "percent": 20.0}}
+    storage = {
+        "1": {"descr": "Physical memory", "type": RAM, "percent": 97.0},
+        "31": {"descr": "/", "type": FIXED_DISK, "percent": 93.5},
+        "32": {"descr": "/data", "type": FIXED_DISK, "percent": 20.0},
+    }
     svc.store_results([up(kid, facts={"storage": storage})])
     (alert,) = alerts(api, kind="disk_high")
     assert alert.subject == "31" and alert.value == 93.5
@@ -163,10 +204,16 @@ async def test_disk_high_only_for_fixed_disks(api, hall):
 
 async def test_flapping_is_held_open_and_announced_once(api, hall):
     svc, pid = polling(api), hall["printer-1"]
-    rule = next(r for r in (await api.client.get(f"{API}/alert-rules", headers=api.headers())).json()["results"]
-                if r["kind"] == "device_down")
-    await api.client.patch(f"{API}/alert-rules/{rule['id']}", json={"raise_after": 1, "flap_threshold": 4},
-                           headers=api.headers("it_staff"))
+    rule = next(
+        r
+        for r in (await api.client.get(f"{API}/alert-rules", headers=api.headers())).json()["results"]
+        if r["kind"] == "device_down"
+    )
+    await api.client.patch(
+        f"{API}/alert-rules/{rule['id']}",
+        json={"raise_after": 1, "flap_threshold": 4},
+        headers=api.headers("it_staff"),
+    )
     events = []
     for cycle in range(12):
         events += [n.event for n in svc.store_results([down(pid) if cycle % 2 == 0 else up(pid)])]
@@ -184,28 +231,54 @@ async def test_flapping_is_held_open_and_announced_once(api, hall):
 async def test_maintenance_windows_suppress_alerts(api, hall):
     svc, pid, uid = polling(api), hall["printer-1"], hall["ups-1"]
     now = dt.datetime.now(dt.UTC)
-    window = await create(api.client, api.headers("operator"), "maintenance-windows", device_id=pid,
-                          starts_at=(now - dt.timedelta(minutes=5)).isoformat(),
-                          ends_at=(now + dt.timedelta(hours=1)).isoformat(), reason="toner swap")
+    window = await create(
+        api.client,
+        api.headers("operator"),
+        "maintenance-windows",
+        device_id=pid,
+        starts_at=(now - dt.timedelta(minutes=5)).isoformat(),
+        ends_at=(now + dt.timedelta(hours=1)).isoformat(),
+        reason="toner swap",
+    )
     for _ in range(4):
         assert svc.store_results([down(pid)]) == []
     assert alerts(api) == []
     # the UPS is not in maintenance
-    assert [n.event for n in svc.store_results([up(uid, metrics={"ups.on_battery": 1.0})])] == ["alert.opened"]
-    deleted = await api.client.delete(f"{API}/maintenance-windows/{window['id']}", headers=api.headers("operator"))
+    assert [n.event for n in svc.store_results([up(uid, metrics={"ups.on_battery": 1.0})])] == [
+        "alert.opened"
+    ]
+    deleted = await api.client.delete(
+        f"{API}/maintenance-windows/{window['id']}", headers=api.headers("operator")
+    )
     assert deleted.status_code == 204
     assert [n.event for n in svc.store_results([down(pid)])] == ["alert.opened"]
 
     # a site-wide window silences every device of the hall, including new conditions
-    await create(api.client, api.headers("operator"), "maintenance-windows", site_id=hall["site"],
-                 starts_at=(now - dt.timedelta(minutes=1)).isoformat(),
-                 ends_at=(now + dt.timedelta(hours=1)).isoformat())
+    await create(
+        api.client,
+        api.headers("operator"),
+        "maintenance-windows",
+        site_id=hall["site"],
+        starts_at=(now - dt.timedelta(minutes=1)).isoformat(),
+        ends_at=(now + dt.timedelta(hours=1)).isoformat(),
+    )
     assert svc.store_results([up(hall["kiosk-1"], problems=[Problem("paper_out", "x")])]) == []
-    current = (await api.client.get(f"{API}/maintenance-windows", params={"current": "true"},
-                                    headers=api.headers("viewer"))).json()
+    current = (
+        await api.client.get(
+            f"{API}/maintenance-windows", params={"current": "true"}, headers=api.headers("viewer")
+        )
+    ).json()
     assert current["count"] == 1
-    bad = await api.client.post(f"{API}/maintenance-windows", headers=api.headers("operator"), json={
-        "site_id": hall["site"], "device_id": pid, "starts_at": now.isoformat(), "ends_at": now.isoformat()})
+    bad = await api.client.post(
+        f"{API}/maintenance-windows",
+        headers=api.headers("operator"),
+        json={
+            "site_id": hall["site"],
+            "device_id": pid,
+            "starts_at": now.isoformat(),
+            "ends_at": now.isoformat(),
+        },
+    )
     assert bad.status_code == 422
 
 
@@ -216,12 +289,17 @@ async def test_acknowledge_and_resolve_by_hand(api, hall):
     viewer = await api.client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=api.headers("viewer"))
     assert viewer.status_code == 403
     operator = api.headers("operator")
-    acked = await api.client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=operator,
-                                  json={"comment": "clerk is clearing it"})
+    acked = await api.client.post(
+        f"{API}/alerts/{alert.id}/acknowledge", headers=operator, json={"comment": "clerk is clearing it"}
+    )
     assert acked.status_code == 200
     body = acked.json()
     assert body["status"] == "acknowledged" and body["acknowledged_by"].startswith("test-operator")
-    assert body["history"][-1] == {**body["history"][-1], "kind": "acknowledged", "detail": "clerk is clearing it"}
+    assert body["history"][-1] == {
+        **body["history"][-1],
+        "kind": "acknowledged",
+        "detail": "clerk is clearing it",
+    }
     again = await api.client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=operator)
     assert again.status_code == 409 and list(again.json()["errors"]) == ["status"]
     listed = (await api.client.get(f"{API}/alerts", params={"active": "true"}, headers=operator)).json()
@@ -237,19 +315,28 @@ async def test_acknowledge_and_resolve_by_hand(api, hall):
 
 async def test_rules_are_scoped_by_device_type_and_site(api, hall):
     h = api.headers("it_staff")
-    rule = await create(api.client, h, "alert-rules", name="kiosk disk 50", kind="disk_high", threshold=50,
-                        device_type="kiosk")
+    rule = await create(
+        api.client,
+        h,
+        "alert-rules",
+        name="kiosk disk 50",
+        kind="disk_high",
+        threshold=50,
+        device_type="kiosk",
+    )
     assert rule["device_type"] == "kiosk"
     svc = polling(api)
     storage = {"31": {"descr": "/", "type": FIXED_DISK, "percent": 60.0}}
-    svc.store_results([up(hall["kiosk-1"], facts={"storage": storage}),
-                       up(hall["switch-1"], facts={"storage": storage})])
+    svc.store_results(
+        [up(hall["kiosk-1"], facts={"storage": storage}), up(hall["switch-1"], facts={"storage": storage})]
+    )
     firing = alerts(api, status="firing")
     assert [(a.device_id, a.rule_id) for a in firing] == [(hall["kiosk-1"], rule["id"])]
     missing = await api.client.post(f"{API}/alert-rules", headers=h, json={"name": "x", "kind": "supply_low"})
     assert missing.status_code == 422
-    unknown = await api.client.post(f"{API}/alert-rules", headers=h,
-                                    json={"name": "y", "kind": "jam", "device_type": "toaster"})
+    unknown = await api.client.post(
+        f"{API}/alert-rules", headers=h, json={"name": "y", "kind": "jam", "device_type": "toaster"}
+    )
     assert unknown.status_code == 422 and list(unknown.json()["errors"]) == ["device_type"]
     with api.session_factory() as db:
         assert db.scalars(select(AlertState)).all()  # observations remembered for hysteresis

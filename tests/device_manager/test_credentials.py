@@ -47,23 +47,61 @@ async def test_secrets_never_leave_and_are_encrypted_at_rest(api, captured_logs)
         bodies.append(response.text)
         return response
 
-    v2c = (await call("POST", "credential-profiles",
-                      json={"kind": "snmp_v2c", "name": "hall-v2c", "community": COMMUNITY})).json()
-    v3 = (await call("POST", "credential-profiles", json={
-        "kind": "snmp_v3", "name": "hall-v3", "username": "hallmon", "auth_key": AUTH_KEY,
-        "priv_key": PRIV_KEY})).json()
-    ssh = (await call("POST", "credential-profiles", json={
-        "kind": "ssh", "name": "thin-clients", "username": "hallops", "private_key": ssh_key})).json()
+    v2c = (
+        await call(
+            "POST",
+            "credential-profiles",
+            json={"kind": "snmp_v2c", "name": "hall-v2c", "community": COMMUNITY},
+        )
+    ).json()
+    v3 = (
+        await call(
+            "POST",
+            "credential-profiles",
+            json={
+                "kind": "snmp_v3",
+                "name": "hall-v3",
+                "username": "hallmon",
+                "auth_key": AUTH_KEY,
+                "priv_key": PRIV_KEY,
+            },
+        )
+    ).json()
+    ssh = (
+        await call(
+            "POST",
+            "credential-profiles",
+            json={"kind": "ssh", "name": "thin-clients", "username": "hallops", "private_key": ssh_key},
+        )
+    ).json()
     assert v2c["has_secret"] and v3["has_secret"] and ssh["has_secret"]
     assert v3["auth_protocol"] == "SHA-256" and v3["priv_protocol"] == "AES-128"
-    assert set(v2c) == {"id", "name", "kind", "username", "has_secret", "auth_protocol", "priv_protocol",
-                        "created_at", "updated_at"}
+    assert set(v2c) == {
+        "id",
+        "name",
+        "kind",
+        "username",
+        "has_secret",
+        "auth_protocol",
+        "priv_protocol",
+        "created_at",
+        "updated_at",
+    }
     await call("GET", "credential-profiles")
     await call("GET", f"credential-profiles/{v3['id']}")
     await call("PATCH", f"credential-profiles/{v2c['id']}", json={"community": COMMUNITY + "-new"})
     # a too-short key is rejected without echoing it back
-    short = await call("POST", "credential-profiles", json={
-        "kind": "snmp_v3", "name": "short", "username": "u", "auth_key": "sh0rt!", "priv_key": PRIV_KEY})
+    short = await call(
+        "POST",
+        "credential-profiles",
+        json={
+            "kind": "snmp_v3",
+            "name": "short",
+            "username": "u",
+            "auth_key": "sh0rt!",
+            "priv_key": PRIV_KEY,
+        },
+    )
     assert short.status_code == 422 and list(short.json()["errors"]) == ["auth_key"]
     assert "sh0rt!" not in short.text
     hall = await site(api.client, h)
@@ -95,10 +133,19 @@ async def test_secrets_never_leave_and_are_encrypted_at_rest(api, captured_logs)
 
 async def test_v3_and_ssh_profiles_decrypt_to_what_was_stored(api):
     h = api.headers("it_staff")
-    v3 = await create(api.client, h, "credential-profiles", kind="snmp_v3", name="v3", username="hallmon",
-                      auth_key=AUTH_KEY, priv_key=PRIV_KEY)
-    response = await api.client.patch(f"{API}/credential-profiles/{v3['id']}", headers=h,
-                                      json={"priv_key": PRIV_KEY + "2"})
+    v3 = await create(
+        api.client,
+        h,
+        "credential-profiles",
+        kind="snmp_v3",
+        name="v3",
+        username="hallmon",
+        auth_key=AUTH_KEY,
+        priv_key=PRIV_KEY,
+    )
+    response = await api.client.patch(
+        f"{API}/credential-profiles/{v3['id']}", headers=h, json={"priv_key": PRIV_KEY + "2"}
+    )
     assert response.status_code == 200
     box: SecretBox = api.app.state.secret_box
     with api.session_factory() as db:
@@ -115,29 +162,46 @@ async def test_v3_and_ssh_profiles_decrypt_to_what_was_stored(api):
 
 async def test_credential_validation_errors(api):
     h = api.headers("it_staff")
-    bad_ssh = await api.client.post(f"{API}/credential-profiles", headers=h, json={
-        "kind": "ssh", "name": "x", "username": "u", "private_key": "-----BEGIN NOTHING-----"})
+    bad_ssh = await api.client.post(
+        f"{API}/credential-profiles",
+        headers=h,
+        json={"kind": "ssh", "name": "x", "username": "u", "private_key": "-----BEGIN NOTHING-----"},
+    )
     assert bad_ssh.status_code == 422 and list(bad_ssh.json()["errors"]) == ["private_key"]
-    missing = await api.client.post(f"{API}/credential-profiles", headers=h, json={"kind": "snmp_v2c", "name": "x"})
+    missing = await api.client.post(
+        f"{API}/credential-profiles", headers=h, json={"kind": "snmp_v2c", "name": "x"}
+    )
     assert missing.status_code == 422 and list(missing.json()["errors"]) == ["community"]
-    unknown_kind = await api.client.post(f"{API}/credential-profiles", headers=h,
-                                         json={"kind": "telnet", "name": "x"})
+    unknown_kind = await api.client.post(
+        f"{API}/credential-profiles", headers=h, json={"kind": "telnet", "name": "x"}
+    )
     assert unknown_kind.status_code == 422
     v2c = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="c", community=COMMUNITY)
-    wrong_field = await api.client.patch(f"{API}/credential-profiles/{v2c['id']}", headers=h,
-                                         json={"auth_key": AUTH_KEY})
+    wrong_field = await api.client.patch(
+        f"{API}/credential-profiles/{v2c['id']}", headers=h, json={"auth_key": AUTH_KEY}
+    )
     assert wrong_field.status_code == 422 and list(wrong_field.json()["errors"]) == ["auth_key"]
-    dup = await api.client.post(f"{API}/credential-profiles", headers=h,
-                                json={"kind": "snmp_v2c", "name": "c", "community": "other"})
+    dup = await api.client.post(
+        f"{API}/credential-profiles", headers=h, json={"kind": "snmp_v2c", "name": "c", "community": "other"}
+    )
     assert dup.status_code == 409 and list(dup.json()["errors"]) == ["name"]
     assert await count(api.client, h, "credential-profiles") == 1
     # an SSH profile cannot stand in for SNMP credentials
-    ssh = await create(api.client, h, "credential-profiles", kind="ssh", name="s", username="u",
-                       private_key=_ssh_key())
+    ssh = await create(
+        api.client, h, "credential-profiles", kind="ssh", name="s", username="u", private_key=_ssh_key()
+    )
     hall = await site(api.client, api.headers("admin"))
-    wrong = await api.client.post(f"{API}/devices", headers=h, json={
-        "name": "p", "site_id": hall["id"], "device_type": "printer", "address": "10.0.0.1",
-        "snmp_credential_id": ssh["id"]})
+    wrong = await api.client.post(
+        f"{API}/devices",
+        headers=h,
+        json={
+            "name": "p",
+            "site_id": hall["id"],
+            "device_type": "printer",
+            "address": "10.0.0.1",
+            "snmp_credential_id": ssh["id"],
+        },
+    )
     assert wrong.status_code == 422 and list(wrong.json()["errors"]) == ["snmp_credential_id"]
     # a profile in use cannot be deleted
     await device(api.client, h, hall["id"], snmp_credential_id=v2c["id"])
@@ -186,8 +250,12 @@ def test_settings_refuse_default_secrets_outside_development(tmp_path, monkeypat
     assert "master key" in str(refused.value)
     with pytest.raises(ValueError, match="master key"):
         Settings(environment="production", secret_key="a-long-random-pepper-value", data_dir=tmp_path)
-    ok = Settings(environment="production", secret_key="a-long-random-pepper-value",
-                  master_key=generate_master_key(), data_dir=tmp_path)
+    ok = Settings(
+        environment="production",
+        secret_key="a-long-random-pepper-value",
+        master_key=generate_master_key(),
+        data_dir=tmp_path,
+    )
     assert ok.environment == "production"
     monkeypatch.setenv("HALLCLOUD_ENVIRONMENT", "production")
     monkeypatch.setenv("HALLCLOUD_SECRET_KEY", "changethis")

@@ -12,17 +12,23 @@ async def _hall(api):
     hall = await site(api.client, h)
     await create(api.client, h, "areas", site_id=hall["id"], name="A区")
     await create(api.client, h, "windows", site_id=hall["id"], number=5, name="公积金")
-    await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="hall-v2c", community="s3cr3t-c0mm")
+    await create(
+        api.client, h, "credential-profiles", kind="snmp_v2c", name="hall-v2c", community="s3cr3t-c0mm"
+    )
     return h, hall
 
 
 async def _post(api, h, body: str, content_type: str, **params):
-    return await api.client.post(f"{API}/devices/import", headers={**h, "Content-Type": content_type},
-                                 content=body.encode(), params=params)
+    return await api.client.post(
+        f"{API}/devices/import",
+        headers={**h, "Content-Type": content_type},
+        content=body.encode(),
+        params=params,
+    )
 
 
 async def test_csv_import_creates_every_row(api):
-    h, _hall_ = await _hall(api)
+    h, _ = await _hall(api)
     body = CSV_HEADER + (
         "printer-5,north-hall,printer,10.1.0.5,A区,5,hall-v2c,color;floor-1\n"
         "ups-1,north-hall,ups,10.1.0.250,,,hall-v2c,\n"
@@ -40,7 +46,7 @@ async def test_csv_import_creates_every_row(api):
 
 
 async def test_malformed_rows_reject_the_whole_import(api):
-    h, _hall_ = await _hall(api)
+    h, _ = await _hall(api)
     body = CSV_HEADER + (
         "printer-5,north-hall,printer,10.1.0.5,,,,\n"
         "bad-ip,north-hall,printer,10.1.0.999,,,,\n"
@@ -68,7 +74,7 @@ async def test_malformed_rows_reject_the_whole_import(api):
 
 
 async def test_partial_import_keeps_the_good_rows(api):
-    h, _hall_ = await _hall(api)
+    h, _ = await _hall(api)
     body = CSV_HEADER + "printer-5,north-hall,printer,10.1.0.5,,,,\nbad,north-hall,printer,not-an-ip,,,,\n"
     response = await _post(api, h, body, "text/csv", partial="true")
     assert response.status_code == 200
@@ -79,7 +85,7 @@ async def test_partial_import_keeps_the_good_rows(api):
 
 
 async def test_yaml_import(api):
-    h, _hall_ = await _hall(api)
+    h, _ = await _hall(api)
     body = """
 devices:
   - {name: switch-1, site: north-hall, device_type: switch, address: 10.1.0.1, snmp_credential: hall-v2c,
@@ -93,14 +99,18 @@ devices:
     response = await _post(api, h, body, "application/yaml")
     assert response.status_code == 200, response.text
     assert response.json()["created"] == 2
-    bad = await _post(api, h, "- name: x\n  site: north-hall\n  device_type: ups\n  address: 1.2.3.4\n  extra: 1\n",
-                      "application/yaml")
+    bad = await _post(
+        api,
+        h,
+        "- name: x\n  site: north-hall\n  device_type: ups\n  address: 1.2.3.4\n  extra: 1\n",
+        "application/yaml",
+    )
     assert bad.status_code == 422 and "extra" in bad.json()["rows"][0]["errors"]
     assert await count(api.client, h, "devices") == 2
 
 
 async def test_unreadable_documents_are_4xx(api):
-    h, _hall_ = await _hall(api)
+    h, _ = await _hall(api)
     missing_column = await _post(api, h, "name,site\nx,north-hall\n", "text/csv")
     assert missing_column.status_code == 422
     assert "device_type" in missing_column.json()["errors"]["body"][0]
@@ -114,7 +124,7 @@ async def test_unreadable_documents_are_4xx(api):
 
 
 async def test_viewer_cannot_import(api):
-    _h, _hall_ = await _hall(api)
+    await _hall(api)
     body = CSV_HEADER + "printer-5,north-hall,printer,10.1.0.5,,,,\n"
     response = await _post(api, api.headers("viewer"), body, "text/csv")
     assert response.status_code == 403

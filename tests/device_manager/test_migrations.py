@@ -18,14 +18,24 @@ def test_schema_matches_models_and_downgrades(db_url):
         head = ScriptDirectory.from_config(migrate.alembic_config(engine)).get_current_head()
         assert migrate.current_revision(engine) == head
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
         assert diff == []  # no model change without a migration
         with engine.connect() as conn:
             types = conn.execute(text("SELECT count(*) FROM device_types")).scalar()
             rules = conn.execute(text("SELECT kind FROM alert_rules ORDER BY id")).scalars().all()
         assert types == 9
-        assert rules == ["device_down", "supply_low", "paper_out", "door_open", "jam", "interface_down",
-                         "ups_on_battery", "disk_high"]
+        assert rules == [
+            "device_down",
+            "supply_low",
+            "paper_out",
+            "door_open",
+            "jam",
+            "interface_down",
+            "ups_on_battery",
+            "disk_high",
+        ]
         migrate.downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         migrate.upgrade(engine)  # and back up again, idempotently

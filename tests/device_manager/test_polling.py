@@ -30,9 +30,15 @@ class FakePoller:
         self.max_active = max(self.max_active, self.active)
         try:
             await asyncio.sleep(self.delay)
-            return [PollResult(t.device_id, self.status, metrics={"sys.uptime_s": 1.0 + len(self.calls),
-                                                                  "supply.1.percent": 55.0},
-                               duration_s=0.01) for t in targets]
+            return [
+                PollResult(
+                    t.device_id,
+                    self.status,
+                    metrics={"sys.uptime_s": 1.0 + len(self.calls), "supply.1.percent": 55.0},
+                    duration_s=0.01,
+                )
+                for t in targets
+            ]
         finally:
             self.active -= 1
 
@@ -42,14 +48,39 @@ async def fleet(api):
     h = api.headers("admin")
     hall = await site(api.client, h)
     v2c = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="v2c", community="public")
-    v3 = await create(api.client, h, "credential-profiles", kind="snmp_v3", name="v3", username="hallmon",
-                      auth_key="hallcloud-auth-key", priv_key="hallcloud-priv-key")
-    a = await device(api.client, h, hall["id"], name="printer-1", snmp_credential_id=v2c["id"], snmp_port=1161)
-    b = await device(api.client, h, hall["id"], name="ups-1", device_type="ups", address="10.0.0.3",
-                     snmp_credential_id=v3["id"])
+    v3 = await create(
+        api.client,
+        h,
+        "credential-profiles",
+        kind="snmp_v3",
+        name="v3",
+        username="hallmon",
+        auth_key="hallcloud-auth-key",
+        priv_key="hallcloud-priv-key",
+    )
+    a = await device(
+        api.client, h, hall["id"], name="printer-1", snmp_credential_id=v2c["id"], snmp_port=1161
+    )
+    b = await device(
+        api.client,
+        h,
+        hall["id"],
+        name="ups-1",
+        device_type="ups",
+        address="10.0.0.3",
+        snmp_credential_id=v3["id"],
+    )
     await device(api.client, h, hall["id"], name="no-creds", device_type="camera", address="10.0.0.4")
-    await device(api.client, h, hall["id"], name="planned", device_type="camera", address="10.0.0.5",
-                 snmp_credential_id=v2c["id"], status="planned")
+    await device(
+        api.client,
+        h,
+        hall["id"],
+        name="planned",
+        device_type="camera",
+        address="10.0.0.5",
+        snmp_credential_id=v2c["id"],
+        status="planned",
+    )
     return {"printer": a["id"], "ups": b["id"], "site": hall}
 
 
@@ -80,7 +111,9 @@ async def test_cycles_never_overlap_and_overruns_are_counted(api, fleet):
     assert 2 <= len(poller.calls) <= 5
     metrics = (await api.client.get("/metrics")).text
     assert "hallcloud_poll_cycle_overruns_total" in metrics
-    overruns = next(line for line in metrics.splitlines() if line.startswith("hallcloud_poll_cycle_overruns_total"))
+    overruns = next(
+        line for line in metrics.splitlines() if line.startswith("hallcloud_poll_cycle_overruns_total")
+    )
     assert float(overruns.split()[-1]) == svc.overruns
 
 
@@ -94,7 +127,9 @@ async def test_a_quick_loop_polls_on_every_tick(api, fleet):
     stop.set()
     await task
     assert svc.overruns == 0 and len(poller.calls) >= 3
-    device_row = (await api.client.get(f"{API}/devices/{fleet['printer']}", headers=api.headers("viewer"))).json()
+    device_row = (
+        await api.client.get(f"{API}/devices/{fleet['printer']}", headers=api.headers("viewer"))
+    ).json()
     assert device_row["oper_status"] == "up" and device_row["last_seen"] is not None
 
 
@@ -103,30 +138,51 @@ async def test_metric_history_is_bounded(api, fleet):
     svc.history_samples = 5
     pid = fleet["printer"]
     for cycle in range(12):
-        svc.store_results([PollResult(pid, "up", metrics={"sys.uptime_s": float(cycle), "supply.1.percent": 50.0})])
+        svc.store_results(
+            [PollResult(pid, "up", metrics={"sys.uptime_s": float(cycle), "supply.1.percent": 50.0})]
+        )
     with api.session_factory() as db:
-        per_metric = dict(db.execute(select(MetricSample.metric, func.count()).where(MetricSample.device_id == pid)
-                                     .group_by(MetricSample.metric)).all())
+        per_metric = dict(
+            db.execute(
+                select(MetricSample.metric, func.count())
+                .where(MetricSample.device_id == pid)
+                .group_by(MetricSample.metric)
+            ).all()
+        )
     assert per_metric == {"sys.uptime_s": 5, "supply.1.percent": 5}
-    history = (await api.client.get(f"{API}/devices/{pid}/metrics", params={"metric": "sys.uptime_s"},
-                                    headers=api.headers("viewer"))).json()
+    history = (
+        await api.client.get(
+            f"{API}/devices/{pid}/metrics", params={"metric": "sys.uptime_s"}, headers=api.headers("viewer")
+        )
+    ).json()
     assert [s["value"] for s in history] == [7.0, 8.0, 9.0, 10.0, 11.0]  # the newest five, oldest first
 
 
 async def test_prometheus_metrics(api, fleet):
     svc: PollingService = api.app.state.polling
-    svc.store_results([
-        PollResult(fleet["printer"], "degraded", metrics={"supply.1.percent": 12.5, "supply.2.percent": 80.0},
-                   problems=[Problem("paper_out", "tray empty")], duration_s=0.12),
-        PollResult(fleet["ups"], "auth_error", duration_s=0.03, error="unknown user name"),
-    ])
+    svc.store_results(
+        [
+            PollResult(
+                fleet["printer"],
+                "degraded",
+                metrics={"supply.1.percent": 12.5, "supply.2.percent": 80.0},
+                problems=[Problem("paper_out", "tray empty")],
+                duration_s=0.12,
+            ),
+            PollResult(fleet["ups"], "auth_error", duration_s=0.03, error="unknown user name"),
+        ]
+    )
     response = await api.client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert ('hallcloud_device_status{address="10.20.0.5",device="printer-1",device_type="printer",'
-            'site="north-hall",status="degraded"} 1.0') in text
-    assert ('hallcloud_device_status{address="10.0.0.3",device="ups-1",device_type="ups",site="north-hall",'
-            'status="auth_error"} 1.0') in text
+    assert (
+        'hallcloud_device_status{address="10.20.0.5",device="printer-1",device_type="printer",'
+        'site="north-hall",status="degraded"} 1.0'
+    ) in text
+    assert (
+        'hallcloud_device_status{address="10.0.0.3",device="ups-1",device_type="ups",site="north-hall",'
+        'status="auth_error"} 1.0'
+    ) in text
     assert 'hallcloud_supply_level_percent{device="printer-1",site="north-hall",supply="1"} 12.5' in text
     assert 'hallcloud_poll_errors_total{device_type="ups",status="auth_error"} 1.0' in text
     assert 'hallcloud_poll_duration_seconds_count{device_type="printer"} 1.0' in text

@@ -28,7 +28,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = outer.plan.pop(0) if outer.plan else 200
@@ -82,35 +82,47 @@ async def test_client_errors_are_not_retried_and_give_up_after_retries(receiver)
     receiver.plan = [500, 500, 500]
     (failed,) = await WebhookNotifier([receiver.url], retries=2, backoff_s=0.01).send([NOTE])
     assert not failed.ok and failed.attempts == 3 and len(receiver.requests) == 4
-    (unreachable,) = await WebhookNotifier(["http://127.0.0.1:9/none"], retries=1, backoff_s=0.01).send([NOTE])
+    (unreachable,) = await WebhookNotifier(["http://127.0.0.1:9/none"], retries=1, backoff_s=0.01).send(
+        [NOTE]
+    )
     assert not unreachable.ok and unreachable.attempts == 2 and "ConnectError" in unreachable.detail
 
 
 async def test_poll_cycle_alerts_reach_the_webhook(make_settings, receiver):
-    from tests.device_manager.conftest import Api
     import httpx
 
     from device_manager.main import create_app
+    from tests.device_manager.conftest import Api
 
     app = create_app(make_settings(webhook_urls=[receiver.url], webhook_retries=1), run_background=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hall.test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://hall.test"
+    ) as client:
         api = Api(app, client)
         h = api.headers("admin")
         hall = await site(client, h)
         await create(client, h, "credential-profiles", kind="snmp_v2c", name="v2c", community="public")
         pid = (await device(client, h, hall["id"]))["id"]
         polling = app.state.polling
-        await polling.notify(polling.store_results([PollResult(pid, "degraded",
-                                                               problems=[Problem("paper_out", "tray 1 empty")])]))
+        await polling.notify(
+            polling.store_results(
+                [PollResult(pid, "degraded", problems=[Problem("paper_out", "tray 1 empty")])]
+            )
+        )
         await polling.notify(polling.store_results([PollResult(pid, "up")]))
         bodies = receiver.bodies()
         assert [b["event"] for b in bodies] == ["alert.opened", "alert.resolved"]
-        assert bodies[0]["alert"]["device"] == {"name": "printer-1", "address": "10.20.0.5",
-                                                "site_id": hall["id"], "device_type": "printer"}
+        assert bodies[0]["alert"]["device"] == {
+            "name": "printer-1",
+            "address": "10.20.0.5",
+            "site_id": hall["id"],
+            "device_type": "printer",
+        }
         # acknowledging through the API notifies too (after the response)
         receiver.requests.clear()
-        await polling.notify(polling.store_results([PollResult(pid, "degraded",
-                                                               problems=[Problem("jam", "jam")])]))
+        await polling.notify(
+            polling.store_results([PollResult(pid, "degraded", problems=[Problem("jam", "jam")])])
+        )
         alert_id = receiver.bodies()[0]["alert"]["id"]
         ack = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=api.headers("operator"))
         assert ack.status_code == 200
