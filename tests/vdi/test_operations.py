@@ -9,7 +9,7 @@ from tests.vdi.conftest import leftovers
 from vdi.conn import connect, libvirt_errors
 from vdi.domain import define_domain, start_domain, stop_domain, undefine_domain
 from vdi.exceptions import Conflict, ConnectionFailed, InvalidSpec, NotFound, VdiError
-from vdi.models import Network, NetworkIP, Pool, PoolHost, PoolSource, Volume
+from vdi.models import Network, NetworkIP, Pool, PoolAuth, PoolHost, PoolSource, Volume
 from vdi.network import delete_network, ensure_network, get_network
 from vdi.plan import DiskSource, DomainRequest, plan_domain
 from vdi.storage import (
@@ -111,6 +111,29 @@ def test_netfs_pool_is_defined_without_mounting(test_conn, prefix) -> None:
     assert leftovers(test_conn, prefix) == {}
 
 
+def test_rbd_pool_is_defined_and_compared_without_connecting_to_ceph(test_conn, prefix) -> None:
+    pool = Pool(
+        name=f"{prefix}-ceph",
+        type="rbd",
+        source=PoolSource(
+            hosts=[PoolHost("ceph-mon1.hall.local", 6789)],
+            name="vdi",
+            auth=PoolAuth(username="libvirt", secret_uuid="2a5b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d"),
+        ),
+    )
+    assert ensure_pool(test_conn, pool, start=False) == "created"
+    assert ensure_pool(test_conn, pool, start=False) == "unchanged"
+    moved = Pool(
+        name=pool.name,
+        type="rbd",
+        source=PoolSource(hosts=[PoolHost("ceph-mon9.hall.local", 6789)], name="vdi", auth=pool.source.auth),
+    )  # type: ignore[union-attr]
+    with pytest.raises(Conflict, match=r"source\.hosts\[0\]\.name: ceph-mon1\.hall\.local, wanted ceph-mon9"):
+        ensure_pool(test_conn, moved, start=False)
+    delete_pool(test_conn, pool.name)
+    assert leftovers(test_conn, prefix) == {}
+
+
 def test_missing_golden_volume_is_a_clear_not_found(test_conn, prefix) -> None:
     ensure_pool(test_conn, Pool(name=f"{prefix}-p", target_path="/srv/p"))
     pool = get_pool(test_conn, f"{prefix}-p")
@@ -127,8 +150,15 @@ def test_missing_golden_volume_is_a_clear_not_found(test_conn, prefix) -> None:
 def _domain(name: str, networks: list[str], memory: int | None = None):
     # test:///default knows only its own architectures; i686/x86_64 'pc' style machines
     manifest = get_image("hallcloud-test-x86_64")
-    dom = plan_domain(manifest, DomainRequest(name=name, disks=[DiskSource(path="/dev/null", format="raw")],
-                                              networks=networks, memory_mib=memory))
+    dom = plan_domain(
+        manifest,
+        DomainRequest(
+            name=name,
+            disks=[DiskSource(path="/dev/null", format="raw")],
+            networks=networks,
+            memory_mib=memory,
+        ),
+    )
     dom.os.machine = "pc"
     dom.cpu = None
     dom.type = "test"
@@ -158,8 +188,11 @@ def test_define_refuses_a_domain_of_the_same_name_with_another_definition(test_c
     dom = _domain(f"{prefix}-desk", [], memory=256)
     define_domain(test_conn, dom)
     other = _domain(f"{prefix}-desk", [], memory=512)
-    with pytest.raises(Conflict, match=rf"^domain {prefix}-desk: exists with a different definition "
-                       r"\(memory_mib: 256, wanted 512\)"):
+    with pytest.raises(
+        Conflict,
+        match=rf"^domain {prefix}-desk: exists with a different definition "
+        r"\(memory_mib: 256, wanted 512\)",
+    ):
         define_domain(test_conn, other)
     assert test_conn.lookupByName(dom.name).maxMemory() == 256 * 1024
     undefine_domain(test_conn, dom.name)
@@ -171,11 +204,15 @@ def test_starting_a_missing_domain_is_not_found(test_conn) -> None:
 
 
 def test_libvirt_errors_are_converted_at_the_boundary(test_conn, prefix) -> None:
-    with pytest.raises(InvalidSpec, match=rf"(?s)^network {prefix}: cannot define the network: .*Fix: "), \
-            libvirt_errors(f"network {prefix}", "define the network"):
+    with (
+        pytest.raises(InvalidSpec, match=rf"(?s)^network {prefix}: cannot define the network: .*Fix: "),
+        libvirt_errors(f"network {prefix}", "define the network"),
+    ):
         test_conn.networkDefineXML("<network><name>")
-    with pytest.raises(NotFound, match=rf"^network {prefix}-x: cannot look it up: .*Fix: "), \
-            libvirt_errors(f"network {prefix}-x", "look it up"):
+    with (
+        pytest.raises(NotFound, match=rf"^network {prefix}-x: cannot look it up: .*Fix: "),
+        libvirt_errors(f"network {prefix}-x", "look it up"),
+    ):
         test_conn.networkLookupByName(f"{prefix}-x")
     with pytest.raises(ConnectionFailed, match=r"^hypervisor qemu\+tcp://127.0.0.9:1/system: cannot connect"):
         connect("qemu+tcp://127.0.0.9:1/system")
