@@ -29,12 +29,17 @@ Status of a device after a poll:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pyasn1.type import univ
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
+from pysnmp.entity import config
 from pysnmp.entity.rfc3413 import cmdgen as rfc3413_cmdgen
 from pysnmp.hlapi.v1arch import asyncio as v1
 from pysnmp.hlapi.v3arch import asyncio as v3
@@ -62,6 +67,7 @@ _AUTH_ERRORS: tuple[type[errind.ErrorIndication], ...] = (
     errind.NoAuthentication,
 )
 _PDU_AUTH_ERRORS = {6: "noAccess", 16: "authorizationError"}
+_RECEIVE_BUFFER = 8 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 _MAX_ROUNDS = 40  # GETBULK requests per device and poll; bounds a misbehaving agent
 
 
@@ -123,6 +129,18 @@ def _plain(value: Any) -> Value | None:
     if isinstance(value, univ.Null):
         return None
     return str(value)
+
+
+def _client_socket() -> socket.socket:
+    """The one UDP socket a protocol engine sends from, with a receive buffer big enough for the
+    burst of GETBULK responses that ``concurrency`` outstanding requests bring back at once (the
+    default ~200 KB drops packets, which then look like timeouts)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+    sock.bind(("0.0.0.0", 0))
+    sock.setblocking(False)
+    return sock
 
 
 def _tlv(tag: int, content: bytes) -> bytes:
@@ -214,6 +232,7 @@ class Poller:
         """Release sockets. The poller can be used again afterwards (it reopens lazily)."""
         if self._dispatcher is not None:
             self._dispatcher.close()
+            self._dispatcher.transport_dispatcher.close_dispatcher()
             self._dispatcher = None
         for engine in self._engines:
             engine.close_dispatcher()
@@ -327,7 +346,10 @@ class Poller:
         var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
     ) -> Sequence[tuple[univ.ObjectIdentifier, Any]]:
         if self._dispatcher is None:
-            self._dispatcher = v1.SnmpDispatcher()
+            transport_dispatcher = AsyncioDispatcher()
+            transport_dispatcher.register_transport(
+                udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_server_mode(sock=_client_socket()))
+            self._dispatcher = v1.SnmpDispatcher(transport_dispatcher)
         key = (target.address, target.port, target.timeout, target.retries)
         transport = self._v1_targets.get(key)
         if transport is None:
@@ -350,6 +372,8 @@ class Poller:
                 users[credential.user] = credential
                 return engine
         engine = v3.SnmpEngine()
+        config.add_transport(engine, udp.DOMAIN_NAME,
+                             udp.UdpAsyncioTransport().open_server_mode(sock=_client_socket()))
         self._engines.append(engine)
         self._engine_users.append({credential.user: credential})
         return engine
