@@ -62,10 +62,11 @@ async def _start_traps(app: FastAPI, settings: Settings) -> Any:
     from device_manager.snmp.traps import TrapReceiver
 
     host, _, port = settings.trap_listen.rpartition(":")
+    polling: PollingService = app.state.polling
+    communities, users = await asyncio.to_thread(polling.trap_credentials, settings.trap_communities)
     receiver = TrapReceiver()
-    await receiver.start(
-        host or "0.0.0.0", int(port), list(settings.trap_communities), [], app.state.polling.handle_trap
-    )
+    await receiver.start(host or "0.0.0.0", int(port), communities, users, polling.handle_trap)
+    log.info("trap receiver on %s:%s (%d communities, %d v3 users)", host, port, len(communities), len(users))
     return receiver
 
 

@@ -273,6 +273,30 @@ class PollingService:
 
     # --- traps -------------------------------------------------------------------------------------
 
+    def trap_credentials(self, extra_communities: Sequence[str] = ()) -> tuple[list[str], list[Any]]:
+        """(v2c communities, v3 users) the trap receiver accepts: the configured trap communities plus
+        every SNMP credential profile, so a device sends traps with the credentials it is polled with."""
+        communities = list(dict.fromkeys(extra_communities))
+        users: list[Any] = []
+        with self.session_factory() as db:
+            profiles = db.scalars(
+                select(CredentialProfile).where(CredentialProfile.kind.in_(("snmp_v2c", "snmp_v3")))
+            )
+            for profile in profiles:
+                try:
+                    credential = snmp_credential(
+                        profile.kind, profile.username, credential_service.decrypt(self.box, profile)
+                    )
+                except (DecryptionError, ValueError, KeyError) as exc:
+                    log.warning("trap receiver: credential profile '%s' skipped: %s", profile.name, exc)
+                    continue
+                if profile.kind == "snmp_v2c":
+                    if credential.community not in communities:
+                        communities.append(credential.community)
+                elif credential not in users:
+                    users.append(credential)
+        return communities, users
+
     def store_trap(self, event: TrapEventLike) -> list[Notification]:
         now = self.clock()
         notes: list[Notification] = []

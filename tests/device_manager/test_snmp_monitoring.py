@@ -167,3 +167,134 @@ async def test_a_real_link_down_trap_opens_an_interface_alert(api, own_snmpd, po
     assert alert.kind == "interface_down" and alert.subject == "7" and alert.status == "firing"
     events = (await api.client.get(f"{API}/devices/{kiosk}/events", headers=api.headers("viewer"))).json()
     assert events[0]["kind"] == "link_down" and events[0]["origin"] == "trap"
+
+
+def _free_port(kind: int) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_hall_serve_polls_and_receives_traps(settings, own_snmpd, tmp_path):
+    """The real thing: ``hall admin create-token`` and ``hall serve`` as processes, polling a real snmpd
+    on its loop and receiving a real trap."""
+    import json
+    import os
+    import signal
+    import socket
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    hall_bin = str(Path(sys.executable).with_name("hall"))
+    http_port, trap_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
+    env = dict(
+        os.environ,
+        HALLCLOUD_ENVIRONMENT="test",
+        HALLCLOUD_DATABASE_URL=settings.sqlalchemy_url,
+        HALLCLOUD_SECRET_KEY=settings.secret_key.get_secret_value(),
+        HALLCLOUD_MASTER_KEY=settings.master_key.get_secret_value(),
+        HALLCLOUD_POLL_INTERVAL_S="0.5",
+        HALLCLOUD_TRAP_LISTEN=f"127.0.0.1:{trap_port}",
+        HALLCLOUD_TRAP_COMMUNITIES=json.dumps(["hall-traps"]),
+    )
+    minted = subprocess.run(
+        [hall_bin, "admin", "create-token", "--role", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [hall_bin, "serve", "--port", str(http_port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/docs")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, log_path.read_text()
+                await asyncio.sleep(0.1)
+            hall = (
+                await client.post(f"{API}/sites", json={"name": "北区", "slug": "north"}, headers=headers)
+            ).json()
+            cred = (
+                await client.post(
+                    f"{API}/credential-profiles",
+                    headers=headers,
+                    json={"kind": "snmp_v2c", "name": "v2c", "community": own_snmpd.community},
+                )
+            ).json()
+            kiosk = (
+                await client.post(
+                    f"{API}/devices",
+                    headers=headers,
+                    json={
+                        "name": "kiosk-1",
+                        "site_id": hall["id"],
+                        "device_type": "kiosk",
+                        "address": "127.0.0.1",
+                        "snmp_port": own_snmpd.port,
+                        "snmp_credential_id": cred["id"],
+                    },
+                )
+            ).json()
+            status = "unknown"
+            for _ in range(100):
+                status = (await client.get(f"{API}/devices/{kiosk['id']}", headers=headers)).json()[
+                    "oper_status"
+                ]
+                if status in ("up", "degraded"):
+                    break
+                await asyncio.sleep(0.1)
+            assert status in ("up", "degraded"), log_path.read_text()[-3000:]
+
+            trap = [
+                "snmptrap",
+                "-v",
+                "2c",
+                "-c",
+                "hall-traps",
+                f"127.0.0.1:{trap_port}",
+                "",
+                "1.3.6.1.6.3.1.1.5.3",
+                "1.3.6.1.2.1.2.2.1.1.2",
+                "i",
+                "2",
+            ]
+            await asyncio.to_thread(subprocess.run, trap, check=True, capture_output=True, timeout=10)
+            events: list = []
+            for _ in range(100):
+                events = (
+                    await client.get(f"{API}/events", params={"origin": "trap"}, headers=headers)
+                ).json()["results"]
+                if events:
+                    break
+                await asyncio.sleep(0.1)
+            assert [e["kind"] for e in events] == ["link_down"] and events[0]["device_id"] == kiosk["id"]
+            metrics = (await client.get("/metrics")).text
+            assert 'hallcloud_traps_total{kind="link_down"} 1.0' in metrics
+            assert 'device="kiosk-1"' in metrics
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    assert own_snmpd.community not in log_path.read_text()
