@@ -23,6 +23,7 @@ from typing import Literal
 import libvirt
 
 from images.catalog import DownloadSource, ImageManifest, LocalBuildSource, VendorIsoSource
+from vdi.conn import libvirt_errors
 from vdi.exceptions import ChecksumMismatch, ImageConversionFailed, InvalidSpec, NotFound
 from vdi.storage import get_pool, lookup_volume, upload_volume
 
@@ -144,10 +145,12 @@ def import_golden(
     label = f"image {image_name}"
     pool = get_pool(conn, pool_name)
     volume = golden_volume_name(image_name, sha256)
-    existing = lookup_volume(pool, volume)
-    if existing is not None:
+    with libvirt_errors(f"volume {pool_name}/{volume}", "look up the golden volume"):
+        existing = lookup_volume(pool, volume)
+        existing_path = existing.path() if existing is not None else None
+    if existing_path is not None:
         verify_sha256(local_file, sha256, label)
-        return GoldenImage(volume, existing.path(), sha256, "unchanged")
+        return GoldenImage(volume, existing_path, sha256, "unchanged")
     verify_sha256(local_file, sha256, label)
     with tempfile.TemporaryDirectory(prefix="hallcloud-golden-") as tmp:
         work = Path(tmp)

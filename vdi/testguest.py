@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -25,7 +25,7 @@ import libvirt
 
 from images.catalog import testimage_name
 from images.profiles import ResolvedFirmware
-from vdi.conn import connection
+from vdi.conn import connection, libvirt_errors
 from vdi.console import SerialConsole
 from vdi.domain import define_domain, get_domain, resume_domain, start_domain, undefine_domain
 from vdi.exceptions import InvalidSpec, VdiError
@@ -91,16 +91,16 @@ class StagedImage:
     cmdline: str
     golden_volume: str
     firmware: ResolvedFirmware | None
-    volumes: list[str] = field(default_factory=list)
 
 
 def _stage_file(pool: libvirt.virStoragePool, name: str, local: Path, digest: str | None = None) -> str:
     """Upload ``local`` as volume ``name-<sha12>`` unless present; returns the volume path."""
     digest = digest or sha256_file(local)
     volume = f"{name}-{digest[:12]}"
-    existing = lookup_volume(pool, volume)
-    if existing is not None:
-        return str(existing.path())
+    with libvirt_errors(f"volume {pool.name()}/{volume}", "look up the volume"):
+        existing = lookup_volume(pool, volume)
+        if existing is not None:
+            return str(existing.path())
     # boot files are public and QEMU does not relabel a pflash loader: make them world-readable
     return upload_volume(pool, volume, local, fmt="raw", mode="0644")
 
