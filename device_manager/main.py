@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from device_manager.api.middleware import AuditMiddleware, BodySizeLimitMiddleware, RateLimitMiddleware
 from device_manager.api.routes import api_router
+from device_manager.api.routes import jobs as jobs_routes
+from device_manager.api.routes import ssh as ssh_routes
 from device_manager.core.config import Settings
 from device_manager.core.metrics import Metrics
 from device_manager.core.ratelimit import TokenBuckets
@@ -149,6 +151,8 @@ def create_app(
 
     app.include_router(api_router, prefix=settings.api_v1_prefix)
     app.include_router(web_router)  # dashboard /ui/ and seat pages /seat/<name>
+    app.include_router(ssh_routes.router, prefix=settings.api_v1_prefix)
+    app.include_router(jobs_routes.router, prefix=settings.api_v1_prefix)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
