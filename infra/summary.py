@@ -1,0 +1,73 @@
+"""The hall's summary for people: seats with their consoles and addresses, app and storage tiers.
+
+Addresses are read live (the stack's outputs hold what was known when a desktop was created): from the
+networks' DHCP leases, and for test-image desktops from the guest itself over the serial console.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from images.catalog import get_image
+from infra.guests import ensure_addresses
+from infra.spec import HallSpec
+from vdi.conn import connection
+from vdi.exceptions import VdiError
+
+__all__ = ["host_uri", "live_addresses", "render_summary"]
+
+
+def host_uri(spec: HallSpec, host: str) -> str:
+    """The URI of ``host`` as the providers resolve it (environment override first, then the config)."""
+    override = os.environ.get(f"HALLCLOUD_LIBVIRT_URI_{host.upper().replace('-', '_')}") or os.environ.get(
+        "HALLCLOUD_LIBVIRT_URI"
+    )
+    return override or spec.hosts[host].uri
+
+
+def live_addresses(spec: HallSpec, desktop: dict[str, Any], ask_guest: bool = True) -> list[str]:
+    """IPv4 addresses of a desktop described in the stack outputs (empty when it has none yet)."""
+    known = [a for a in desktop.get("addresses") or [] if a]
+    if known or not desktop.get("running"):
+        return known
+    if not ask_guest or get_image(desktop["image"]).source.kind != "test-image":
+        return []
+    try:
+        with connection(host_uri(spec, desktop["host"])) as conn:
+            return [n.address for n in ensure_addresses(conn, desktop["domain"], timeout=90) if n.address]
+    except VdiError:
+        return []
+
+
+def _desktop_line(spec: HallSpec, label: str, desktop: dict[str, Any], ask_guest: bool) -> str:
+    console = desktop.get("console") or {}
+    addresses = ", ".join(live_addresses(spec, desktop, ask_guest)) or "no address yet"
+    state = "running" if desktop.get("running") else "STOPPED"
+    return (
+        f"    {label:<9} {desktop['domain']:<24} {state:<8} net {','.join(desktop['networks']):<14} "
+        f"ip {addresses:<16} vnc {console.get('vnc') or '-':<16} serial: {console.get('serial')}"
+    )
+
+
+def render_summary(spec: HallSpec, outputs: dict[str, Any], ask_guest: bool = True) -> str:
+    lines = [f"{outputs.get('hall', spec.name)}  (prefix {spec.prefix})", "", "seats (一屏双机):"]
+    seats = outputs.get("seats") or {}
+    for key in sorted(seats):
+        seat = seats[key]
+        policy = seat.get("snapshot_policy") or {}
+        lines.append(
+            f"  window {seat['window']:>3}  {seat['name']}  [snapshots: {policy.get('schedule', 'none')}]"
+        )
+        for side in ("gov", "internet"):
+            lines.append(_desktop_line(spec, side, seat[side], ask_guest))
+    if not seats:
+        lines.append("  (no windows)")
+    lines += ["", "app tier:"]
+    for name, vm in sorted((outputs.get("app_tier") or {}).items()):
+        lines.append(_desktop_line(spec, name, vm, ask_guest))
+    storage = outputs.get("storage_tier") or {}
+    lines += ["", f"storage tier: backup pool {storage.get('pool')}"]
+    if storage.get("file_server"):
+        lines.append(_desktop_line(spec, "files", storage["file_server"], ask_guest))
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""The hall stack on the real Pulumi engine and real libvirt (tiny test images under TCG).
+
+One small stack (2 windows, prefix ``hc-p-<hex>``, private subnets derived from a random byte) goes
+through: preview (nothing created), up, an idempotent up, seat isolation proven through the serial
+consoles, a changed window image replacing only that seat, refresh noticing a desktop stopped and one
+undefined behind Pulumi's back, adding and removing a window through ``infra.automation``, and destroy
+leaving nothing. The host's URI is in the stack config (``hall:hosts.local.uri``), which is where the
+providers read it from. ``$HALLCLOUD_TEST_URI`` selects the hypervisor (default ``qemu:///system``).
+
+The tests of this module run in order on one stack.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+from infra import guests
+from infra.automation import HallStack, add_window, remove_window
+from infra.demo import leftovers
+from infra.spec import HallSpec, load_spec
+from vdi.conn import connect, connection
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+URI = os.environ.get("HALLCLOUD_TEST_URI", "qemu:///system")
+X86 = "hallcloud-test-x86_64"
+ARM = "hallcloud-test-aarch64"
+
+
+def window(number: int, image: str = X86, memory: int = 192) -> dict[str, Any]:
+    return {
+        "number": number,
+        "name": f"test window {number}",
+        "seat": {
+            "gov": {"image": image, "memory_mib": memory},
+            "internet": {"image": image, "memory_mib": memory},
+        },
+        "snapshot_policy": "hourly",
+    }
+
+
+def hall_config(prefix: str, octet: int, windows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "hall:name": "test hall",
+        "hall:prefix": prefix,
+        "hall:hosts": {"local": {"uri": URI}},
+        "hall:networks": {
+            "gov": {"forward": "isolated", "subnet": f"10.{octet}.1.0/24"},
+            "internet": {"forward": "nat", "subnet": f"10.{octet}.2.0/24"},
+            "mgmt": {"forward": "isolated", "subnet": f"10.{octet}.3.0/24"},
+            "storage": {"forward": "isolated", "subnet": f"10.{octet}.4.0/24"},
+        },
+        "hall:pools": {"desktops": {}, "backup": {}},
+        "hall:images": {X86: {"pools": ["desktops"]}},
+        "hall:storage_tier": {"pool": "backup"},
+        "hall:snapshot_policies": {"hourly": {"schedule": "0 * * * *", "backup_pool": "backup"}},
+        "hall:windows": windows,
+        "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
+    }
+
+
+def changes(result: Any) -> dict[str, int]:
+    return {str(k): v for k, v in (result.summary.resource_changes or {}).items()}
+
+
+class Live:
+    def __init__(self, hall: HallStack, spec: HallSpec) -> None:
+        self.hall = hall
+        self.spec = spec
+        self.prefix = spec.prefix
+
+    def uuid(self, name: str) -> str:
+        with connection(URI) as conn:
+            return str(conn.lookupByName(name).UUIDString())
+
+    def domains(self) -> list[str]:
+        with connection(URI) as conn:
+            return sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(f"{self.prefix}-"))
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    try:
+        conn = connect(URI)
+        conn.listAllStoragePools()
+        conn.close()
+    except Exception as exc:
+        pytest.fail(f"the stack tests need libvirt with a storage driver at {URI}: {exc} (run `make setup`)")
+    prefix = f"hc-p-{secrets.token_hex(3)}"
+    octet = 200 + secrets.randbelow(50)
+    raw = hall_config(prefix, octet, [window(1), window(2)])
+    hall = HallStack("live", tmp_path_factory.mktemp("hall-state"))
+    spec = hall.write_config(raw)
+    yield Live(hall, spec)
+    # whatever happened, leave nothing behind
+    try:
+        hall.destroy()
+    finally:
+        left = leftovers(spec)
+        assert not left, f"left behind: {left}"
+
+
+def test_preview_then_up_then_an_up_that_changes_nothing(live: Live) -> None:
+    preview = live.hall.preview()
+    assert preview.change_summary == {"create": 21}
+    assert not leftovers(live.spec)  # a preview touches nothing
+
+    up = live.hall.up()
+    assert changes(up) == {"create": 21}
+    assert live.domains() == [f"{live.prefix}-w00{n}-{side}" for n in (1, 2) for side in ("gov", "internet")]
+    seat = up.outputs["seats"].value["001"]
+    assert seat["gov"]["running"] is True and seat["gov"]["console"]["vnc"].startswith("127.0.0.1:")
+    assert seat["gov"]["networks"] == ["gov"] and seat["internet"]["networks"] == ["internet"]
+    assert seat["snapshot_policy"]["backup_pool"] == f"{live.prefix}-backup"
+
+    again = live.hall.up()
+    assert changes(again) == {"same": 21}
+
+
+def test_each_desktop_reaches_its_own_gateway_and_not_the_other_desktop(live: Live) -> None:
+    octets = live.spec.networks["gov"].subnet
+    assert octets is not None
+    gov_gateway = str(next(octets.hosts()))
+    internet_subnet = live.spec.networks["internet"].subnet
+    assert internet_subnet is not None
+    internet_gateway = str(next(internet_subnet.hosts()))
+    gov, internet = f"{live.prefix}-w001-gov", f"{live.prefix}-w001-internet"
+    with connection(URI) as conn:
+        (gov_nic,) = guests.ensure_addresses(conn, gov)
+        (internet_nic,) = guests.ensure_addresses(conn, internet)
+        assert gov_nic.address is not None and internet_nic.address is not None, (gov_nic, internet_nic)
+        assert gov_nic.address.startswith(gov_gateway.rsplit(".", 1)[0] + ".")
+        assert internet_nic.address.startswith(internet_gateway.rsplit(".", 1)[0] + ".")
+        # each desktop reaches its own network's gateway ...
+        assert guests.ping(conn, gov, gov_gateway) is True
+        assert guests.ping(conn, internet, internet_gateway) is True
+        # ... and neither reaches the other desktop
+        assert guests.ping(conn, gov, internet_nic.address) is False
+        assert guests.ping(conn, internet, gov_nic.address) is False
+
+
+def test_changing_one_windows_image_replaces_only_that_seat(live: Live) -> None:
+    before = {name: live.uuid(name) for name in live.domains()}
+    config = live.spec.to_config()
+    config["hall:images"][ARM] = {"pools": ["desktops"]}
+    config["hall:windows"][1] = window(2, image=ARM, memory=256)
+    live.spec = live.hall.write_config(config)
+    result = live.hall.up()
+    # the new golden image is created; window 2's two disks and two desktops are replaced
+    assert changes(result) == {"same": 17, "create": 1, "replace": 4}
+    after = {name: live.uuid(name) for name in live.domains()}
+    assert after[f"{live.prefix}-w001-gov"] == before[f"{live.prefix}-w001-gov"]
+    assert after[f"{live.prefix}-w001-internet"] == before[f"{live.prefix}-w001-internet"]
+    assert after[f"{live.prefix}-w002-gov"] != before[f"{live.prefix}-w002-gov"]
+    assert result.outputs["seats"].value["002"]["gov"]["image"] == ARM
+
+
+def test_refresh_notices_desktops_stopped_or_undefined_behind_pulumis_back(live: Live) -> None:
+    stopped, undefined = f"{live.prefix}-w001-gov", f"{live.prefix}-w001-internet"
+    with connection(URI) as conn:
+        conn.lookupByName(stopped).destroy()
+    virsh = ["virsh", "-c", URI]
+    subprocess.run([*virsh, "destroy", undefined], check=True, capture_output=True)
+    subprocess.run([*virsh, "undefine", "--nvram", undefined], check=True, capture_output=True)
+
+    refresh = live.hall.refresh()
+    assert changes(refresh) == {"same": 20, "update": 1, "delete": 1}
+    seat = live.hall.outputs()["seats"]["001"]
+    assert seat["gov"]["running"] is True  # stack outputs are only rewritten by the next up
+
+    up = live.hall.up()
+    assert changes(up) == {"same": 20, "update": 1, "create": 1}
+    with connection(URI) as conn:
+        assert conn.lookupByName(stopped).isActive() and conn.lookupByName(undefined).isActive()
+
+
+def test_add_and_remove_a_window_through_the_automation_api(live: Live) -> None:
+    added = add_window(live.hall, window(3))
+    assert added.changes == {"same": 22, "create": 5}
+    assert added.seat is not None and added.seat["gov"]["domain"] == f"{live.prefix}-w003-gov"
+    assert [w.number for w in live.hall.spec().windows] == [1, 2, 3]
+    with connection(URI) as conn:
+        assert conn.lookupByName(f"{live.prefix}-w003-internet").isActive()
+
+    removed = remove_window(live.hall, 3)
+    assert removed.changes == {"same": 22, "delete": 5}
+    assert f"{live.prefix}-w003-gov" not in live.domains()
+
+
+def test_destroy_leaves_nothing(live: Live) -> None:
+    result = live.hall.destroy()
+    assert changes(result) == {"delete": 22}
+    assert leftovers(live.spec) == {}
+    with connection(URI) as conn, pytest.raises(libvirt.libvirtError):
+        conn.networkLookupByName(f"{live.prefix}-gov")
+
+
+def test_spec_round_trip_of_the_live_config(live: Live) -> None:
+    assert load_spec(live.hall.spec().to_config()) == live.hall.spec()
+    assert Path(live.hall.config_file).exists()
