@@ -46,6 +46,7 @@ from vdi.desktops import (
     delete_files,
     desktop_disks,
     desktop_lock,
+    present_disks,
     read_record,
     redefine_disks_on_volumes,
     refresh_pools,
@@ -373,7 +374,7 @@ def create_backup(
         bid = backup_id(desktop, now)
         if any(e.id == bid for e in list_backups(conn, pool_name, desktop)):
             raise Conflict(f"backup {bid}", "already exists", "wait a second and back up again")
-        disks = desktop_disks(conn, dom)
+        disks = present_disks(conn, dom)
         running = bool(dom.isActive())
         targets = {d.dev: f"{bid}.{d.dev}.qcow2" for d in disks}
         notes: list[str] = []

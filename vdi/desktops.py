@@ -99,6 +99,8 @@ class DesktopDisk:
     volume: str | None
     """The pool volume holding ``path`` (None when the file is in no pool)."""
     defined_as_volume: bool
+    missing: bool = False
+    """The volume the disk is defined on does not exist (deleted, lost): only restore/reset help."""
 
 
 def definition(dom: libvirt.virDomain) -> Domain:
@@ -116,12 +118,10 @@ def desktop_disks(conn: libvirt.virConnect, dom: libvirt.virDomain) -> list[Desk
         label = f"disk {disk.target_dev} of domain {dom.name()}"
         with libvirt_errors(label, "find the disk's volume"):
             if disk.type == "volume" and disk.source_pool and disk.source_volume:
-                vol = conn.storagePoolLookupByName(disk.source_pool).storageVolLookupByName(
-                    disk.source_volume
-                )
-                out.append(
-                    DesktopDisk(disk.target_dev, vol.path(), disk.source_pool, disk.source_volume, True)
-                )
+                vol = lookup_volume(conn.storagePoolLookupByName(disk.source_pool), disk.source_volume)
+                path = vol.path() if vol is not None else ""
+                dev, pool_name, vol_name = disk.target_dev, disk.source_pool, disk.source_volume
+                out.append(DesktopDisk(dev, path, pool_name, vol_name, True, missing=vol is None))
                 continue
             if disk.source_file is None:
                 raise InvalidSpec(
@@ -134,6 +134,20 @@ def desktop_disks(conn: libvirt.virConnect, dom: libvirt.virDomain) -> list[Desk
     if not out:
         raise InvalidSpec(f"domain {dom.name()}", "has no writable disk", "attach a disk first")
     return out
+
+
+def present_disks(conn: libvirt.virConnect, dom: libvirt.virDomain) -> list[DesktopDisk]:
+    """The desktop's disks, refusing when one's volume is missing (nothing to snapshot or copy)."""
+    disks = desktop_disks(conn, dom)
+    for d in disks:
+        if d.missing:
+            raise NotFound(
+                f"desktop {dom.name()}",
+                f"the volume {d.pool}/{d.volume} of disk {d.dev} does not exist",
+                f"restore it from a backup (`hall desktop restore-backup {dom.name()}`) or reset it from its "
+                f"golden image (`hall desktop reset {dom.name()}`)",
+            )
+    return disks
 
 
 def volume_of_path(conn: libvirt.virConnect, path: str) -> tuple[str | None, str | None]:

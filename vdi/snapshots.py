@@ -35,6 +35,7 @@ from vdi.desktops import (
     delete_files,
     desktop_disks,
     desktop_lock,
+    present_disks,
     remember_origin,
 )
 from vdi.domain import get_domain
@@ -149,15 +150,16 @@ def create_snapshot(
         notes: list[str] = []
         flags = 0
         if kind == "internal":
-            disks = [SnapshotDisk(d.dev, "internal") for d in desktop_disks(conn, dom)]
+            disks = [SnapshotDisk(d.dev, "internal") for d in present_disks(conn, dom)]
             spec = Snapshot(name, description, memory="internal" if running else "no", disks=disks)
             if running:
                 notes.append("memory included: consistent without quiescing")
         else:
+            present_disks(conn, dom)  # refuse a missing volume before anchoring anything
             if not is_test_driver(conn):
                 _anchor(conn, dom)
             disks = [
-                SnapshotDisk(d.dev, "external", _overlay(d, desktop, name)) for d in desktop_disks(conn, dom)
+                SnapshotDisk(d.dev, "external", _overlay(d, desktop, name)) for d in present_disks(conn, dom)
             ]
             with_memory = running and memory
             mem_file = posixpath.join(posixpath.dirname(disks[0].source_file or "/"), f"{desktop}.{name}.mem")
