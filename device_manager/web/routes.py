@@ -18,11 +18,13 @@ YAML file ``$HALLCLOUD_SEATS_FILE`` or ``<data_dir>/seats.yaml``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -53,7 +55,8 @@ NOVNC_DIR = Path(os.environ.get("HALLCLOUD_NOVNC_DIR", "/usr/share/novnc"))
 STREAM_TICKET_TTL_S = 30
 CONSOLE_TICKET_TTL_S = 30
 DESKTOP_STATE_CACHE_S = 3.0
-DOWN_STATES = {"down", "auth_error"}
+DESKTOP_STATE_WAIT_S = 2.0
+SeatStates = dict[str, dict[str, str]]
 
 
 # -- state of the web layer ---------------------------------------------------------------------------
@@ -65,6 +68,10 @@ class WebState:
     stream_interval_s: float = 1.0
     stream_tickets: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     desktop_cache: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+    desktop_queries: dict[str, concurrent.futures.Future[SeatStates]] = field(default_factory=dict)
+    executor: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="desktop-states"))
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def web_state(app: FastAPI) -> WebState:
@@ -93,6 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state: WebState | None = getattr(app.state, "web", None)
         if state is not None:
             state.proxies.close()
+            state.executor.shutdown(wait=False, cancel_futures=True)
 
 
 router = APIRouter(include_in_schema=False, lifespan=lifespan)
@@ -144,34 +152,47 @@ def i18n_catalog(language: str) -> FileResponse:
 # -- dashboard data ---------------------------------------------------------------------------------------
 
 
-def _desktop_states(app: FastAPI, seats: list[Seat]) -> dict[str, dict[str, str]]:
-    """Desktop states per seat, cached a few seconds (libvirt is asked at most that often)."""
+def _query_states(uri: str, seats: list[Seat]) -> dict[str, dict[str, str]]:
     from vdi.conn import connection
     from vdi.exceptions import VdiError
     from vdi.seats import desktop_states
 
-    cache = web_state(app).desktop_cache
+    try:
+        with connection(uri) as conn:
+            return {seat.name: {str(k): str(v) for k, v in desktop_states(conn, seat).items()}
+                    for seat in seats}
+    except VdiError as exc:
+        log.warning("desktop states from %s: %s", uri, exc)
+        return {seat.name: {"gov": "unknown", "internet": "unknown"} for seat in seats}
+
+
+def _desktop_states(app: FastAPI, seats: list[Seat]) -> dict[str, dict[str, str]]:
+    """Desktop states per seat. libvirt is asked at most every few seconds per host, in the background:
+    a slow or restarting libvirtd must not stall the dashboard, so this waits briefly and otherwise
+    answers from the last known states (or ``unknown``)."""
+    web = web_state(app)
     now = time.monotonic()
-    result: dict[str, dict[str, str]] = {}
     by_uri: dict[str, list[Seat]] = {}
     for seat in seats:
-        hit = cache.get(seat.name)
-        if hit and now - hit[0] < DESKTOP_STATE_CACHE_S:
-            result[seat.name] = hit[1]
-        else:
-            by_uri.setdefault(seat.uri, []).append(seat)
-    for uri, group in by_uri.items():
-        try:
-            with connection(uri) as conn:
-                for seat in group:
-                    states: dict[str, str] = {str(k): str(v) for k, v in desktop_states(conn, seat).items()}
-                    cache[seat.name] = (now, states)
-                    result[seat.name] = states
-        except VdiError as exc:
-            log.warning("desktop states from %s: %s", uri, exc)
-            for seat in group:
-                result[seat.name] = {"gov": "unknown", "internet": "unknown"}
-    return result
+        by_uri.setdefault(seat.uri, []).append(seat)
+    with web.lock:
+        for uri, group in by_uri.items():
+            running = web.desktop_queries.get(uri)
+            ages = [now - web.desktop_cache.get(s.name, (-1e9, {}))[0] for s in group]
+            fresh = all(age < DESKTOP_STATE_CACHE_S for age in ages)
+            if not fresh and (running is None or running.done()):
+                web.desktop_queries[uri] = web.executor.submit(_query_states, uri, group)
+        pending = [web.desktop_queries[u] for u in by_uri if u in web.desktop_queries]
+    concurrent.futures.wait(pending, timeout=DESKTOP_STATE_WAIT_S)
+    with web.lock:
+        for uri in by_uri:
+            future = web.desktop_queries.get(uri)
+            if future is not None and future.done():
+                del web.desktop_queries[uri]
+                for name, states in future.result().items():
+                    web.desktop_cache[name] = (time.monotonic(), states)
+        unknown = {"gov": "unknown", "internet": "unknown"}
+        return {s.name: web.desktop_cache.get(s.name, (0.0, unknown))[1] for s in seats}
 
 
 def _overview(app: FastAPI, db: Session, principal: Principal) -> dict[str, Any]:

@@ -81,7 +81,6 @@ def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(h
     server, kiosk, window = hall
     token = server.token("it_staff")
     page.on("pageerror", lambda e: print("PAGE ERROR", e))
-    page.on("console", lambda m: print("CONSOLE", m.text))
     page.goto(f"{server.url}/ui/")
     assert page.locator("h1").inner_text() == catalog("zh-CN")["app.title"]  # Chinese by default
     page.fill("#api-token", token)

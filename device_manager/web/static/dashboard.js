@@ -145,7 +145,7 @@ async function renderDevice(id) {
     el("h2", {}, `${d.name} `, badge(d.oper_status)),
     el("p", {}, `${typeName(d.device_type)} · ${d.address}:${d.snmp_port} · ${t("devices.last_seen")} ${when(d.last_seen)}`),
     d.last_error ? el("p", { class: "error" }, d.last_error) : "",
-    el("h3", {}, t("device.metrics")), charts.length ? charts : el("p", {}, t("device.no_metrics")),
+    el("h3", {}, t("device.metrics")), charts.length ? el("div", { class: "charts" }, charts) : el("p", {}, t("device.no_metrics")),
     el("h3", {}, t("device.facts")), el("pre", {}, JSON.stringify(d.facts, null, 2)),
     el("h3", {}, t("device.events")),
     el("table", {}, el("tbody", {}, events.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.kind), el("td", {}, e.message))))));
