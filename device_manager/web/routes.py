@@ -301,6 +301,7 @@ def issue_seat_token(request: Request, db: SessionDep, principal: ItStaff, name:
     seat = seats_of(request.app).find(name)
     if seat is None or not _seat_visible(db, principal, seat):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"seat {name} does not exist")
+    db.close()  # end the read transaction: on SQLite it would block the audit entry's write
     ttl_s = (payload or SeatTokenRequest()).ttl_hours * 3600
     token = seat_tokens.issue(request.app.state.settings.secret_key.get_secret_value(), seat.name, ttl_s)
     audit.record(request.app.state.session_factory, principal=principal, action="seat.token",
