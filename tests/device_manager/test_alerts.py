@@ -340,3 +340,19 @@ async def test_rules_are_scoped_by_device_type_and_site(api, hall):
     assert unknown.status_code == 422 and list(unknown.json()["errors"]) == ["device_type"]
     with api.session_factory() as db:
         assert db.scalars(select(AlertState)).all()  # observations remembered for hysteresis
+
+
+async def test_alerts_and_events_are_scoped_to_the_callers_sites(api, hall):
+    svc, pid = polling(api), hall["printer-1"]
+    svc.store_results([up(pid, problems=[Problem("door_open", "front door open")])])
+    (alert,) = alerts(api)
+    south = await site(api.client, hall["headers"], "south-hall")
+    outsider = api.headers("operator", site_ids=[south["id"]])
+    insider = api.headers("viewer", site_ids=[hall["site"]])
+    assert (await api.client.get(f"{API}/alerts", headers=outsider)).json()["count"] == 0
+    assert (await api.client.get(f"{API}/alerts/{alert.id}", headers=outsider)).status_code == 404
+    ack = await api.client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=outsider)
+    assert ack.status_code == 404 and alerts(api)[0].status == "firing"
+    assert (await api.client.get(f"{API}/events", headers=outsider)).json()["count"] == 0
+    assert (await api.client.get(f"{API}/alerts", headers=insider)).json()["count"] == 1
+    assert (await api.client.get(f"{API}/events", headers=insider)).json()["count"] >= 1
