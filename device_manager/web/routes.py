@@ -195,6 +195,16 @@ def _desktop_states(app: FastAPI, seats: list[Seat]) -> dict[str, dict[str, str]
         return {s.name: web.desktop_cache.get(s.name, (0.0, unknown))[1] for s in seats}
 
 
+def _has_jobs_api(app: FastAPI) -> bool:
+    """Whether this build serves the jobs API (the dashboard hides its jobs panel otherwise)."""
+    known: bool | None = getattr(app.state, "web_has_jobs", None)
+    if known is None:
+        prefix = app.state.settings.api_v1_prefix
+        known = any(path.startswith(f"{prefix}/jobs") for path in app.openapi().get("paths", {}))
+        app.state.web_has_jobs = known
+    return known
+
+
 def _overview(app: FastAPI, db: Session, principal: Principal) -> dict[str, Any]:
     sites = [s for s in db.scalars(select(Site).order_by(Site.name)) if principal.sees_site(s.id)]
     site_ids = {s.id for s in sites}
@@ -210,8 +220,7 @@ def _overview(app: FastAPI, db: Session, principal: Principal) -> dict[str, Any]
     seats = [seat for seat in seats_of(app)
              if seat.site in slug_of.values() or (seat.site is None and principal.unscoped)]
     states = _desktop_states(app, seats)
-    prefix = app.state.settings.api_v1_prefix
-    has_jobs = any(str(getattr(r, "path", "")).startswith(f"{prefix}/jobs") for r in app.routes)
+    has_jobs = _has_jobs_api(app)
     return {
         "me": {"name": principal.name, "role": principal.role},
         "features": {"jobs": has_jobs},

@@ -131,3 +131,35 @@ def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(h
     page.wait_for_selector(f"#tile-device-{kiosk}[data-status=ok]", timeout=30_000)
     page.screenshot(path=str(artifacts_dir / "dashboard-map-en-recovered.png"), full_page=True)
     print(f"tile red {red_after_s:.1f} s after the agent stopped (poll interval 1 s)")
+
+
+def test_jobs_panel_follows_a_job_log_live(serve, page, artifacts_dir):
+    from device_manager.db.models_ops import Job, JobLogLine
+
+    server = serve()
+    with server.app.state.session_factory() as db:
+        job = Job(kind="playbook", title="窗口 3 瘦客户端配置", status="running", progress=0.5,
+                  step="thin_client")
+        db.add(job)
+        db.flush()
+        db.add_all([JobLogLine(job_id=job.id, seq=1, text="PLAY [thin clients]"),
+                    JobLogLine(job_id=job.id, seq=2, text="TASK [set kiosk URL] ok")])
+        db.commit()
+        job_id = job.id
+    page.goto(f"{server.url}/ui/")
+    page.fill("#api-token", server.token("it_staff"))
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#hall-map")
+    assert page.locator("#nav-jobs").is_visible()  # the jobs API exists, so the panel shows
+    page.click("#nav-jobs")
+    page.wait_for_selector(f"#job-table tr[data-job='{job_id}']")
+    page.click(f"#job-table tr[data-job='{job_id}'] a")
+    page.wait_for_function(
+        "document.querySelector('#job-log')?.textContent.includes('TASK [set kiosk URL] ok')")
+    with server.app.state.session_factory() as db:
+        db.add(JobLogLine(job_id=job_id, seq=3, text="PLAY RECAP ok=2 failed=0"))
+        db.get(Job, job_id).status = "succeeded"
+        db.commit()
+    page.wait_for_function("document.querySelector('#job-log').textContent.includes('PLAY RECAP ok=2')")
+    page.wait_for_selector("#job-status[data-status=succeeded]")
+    page.screenshot(path=str(artifacts_dir / "dashboard-job-log.png"), full_page=True)

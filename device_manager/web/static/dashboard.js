@@ -174,34 +174,50 @@ async function acknowledge(id) {
 
 async function renderJobs(params) {
   const page = await api(`${API}/jobs?limit=50`);
-  const log = el("pre", { class: "log", id: "job-log" });
-  const rows = page.results.map((j) => el("tr", { dataset: { job: j.id } },
-    el("td", {}, el("a", { href: `#/jobs?id=${j.id}` }, `#${j.id}`)), el("td", {}, j.kind), el("td", {}, j.status), el("td", {}, when(j.created_at))));
-  const node = el("div", {}, el("h2", {}, t("jobs.title")),
-    el("table", {}, el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", {}, t("jobs.none"))))));
-  if (params.get("id")) { node.append(el("h3", {}, `${t("jobs.log")} #${params.get("id")}`), log); followJob(params.get("id"), log); }
+  const rows = page.results.map((j) => el("tr", { dataset: { job: j.id, status: j.status } },
+    el("td", {}, el("a", { href: `#/jobs?id=${j.id}` }, `#${j.id}`)), el("td", {}, j.title || ""), el("td", {}, j.kind),
+    el("td", { class: "job-status" }, j.status), el("td", {}, `${Math.round((j.progress || 0) * 100)}%`), el("td", {}, when(j.created_at))));
+  const node = el("div", { id: "jobs" }, el("h2", {}, t("jobs.title")),
+    el("table", { id: "job-table" }, el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", {}, t("jobs.none"))))));
+  const id = params.get("id");
+  if (id) {
+    const status = el("p", { id: "job-status" });
+    const log = el("pre", { class: "log", id: "job-log" });
+    node.append(el("h3", {}, `${t("jobs.log")} #${id}`), status, log);
+    followJob(id, log, status);
+  }
   return node;
 }
 
-async function followJob(id, pre) {
+async function followJob(id, pre, statusLine) {
   // EventSource cannot send the token: read the job's SSE stream with fetch and parse it here.
-  const r = await fetch(`${API}/jobs/${id}/stream`, { headers: { Authorization: `Bearer ${token()}` } });
+  const controller = new AbortController();
+  const r = await fetch(`${API}/jobs/${id}/stream`, { headers: { Authorization: `Bearer ${token()}` }, signal: controller.signal });
+  if (!r.ok) { pre.append(`${r.status}\n`); return; }
   const reader = r.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
-  while (pre.isConnected) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (!data) continue;
-      try { const line = JSON.parse(data); pre.append(`${line.line ?? line.text ?? data}\n`); } catch { pre.append(`${data}\n`); }
+  try {
+    while (pre.isConnected) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+        const lines = block.split("\n");
+        const event = (lines.find((l) => l.startsWith("event:")) || "event: message").slice(6).trim();
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+        if (!data) continue;
+        const payload = JSON.parse(data);
+        if (event === "log") pre.append(`${payload.text}\n`);
+        else if (event === "status" || event === "end") {
+          statusLine.textContent = `${payload.status} ${Math.round((payload.progress || 0) * 100)}% ${payload.step || ""} ${payload.error || ""}`;
+          statusLine.dataset.status = payload.status;
+        }
+      }
     }
-  }
-  reader.cancel();
+  } finally { controller.abort(); }
 }
 
 // ---- shell ---------------------------------------------------------------------------------------------
