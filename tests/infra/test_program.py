@@ -216,3 +216,22 @@ def test_an_invalid_config_creates_nothing(mocks: HallMocks, demo_raw: dict[str,
     with pytest.raises(HallConfigError):
         run(demo_raw)
     assert registered() == {}
+
+
+def test_hall_stack_command_is_mounted_and_refuses_a_bad_config(
+    tmp_path: Any, demo_raw: dict[str, Any]
+) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    import hall
+
+    demo_raw["hall:windows"][0]["seat"]["gov"]["image"] = "uos-21"
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text(yaml.safe_dump({"config": demo_raw}, allow_unicode=True))
+    result = CliRunner().invoke(
+        hall.main, ["stack", "-s", "bad", "--state", str(tmp_path / "state"), "--config", str(bad), "preview"]
+    )
+    assert result.exit_code != 0
+    assert "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog" in result.output
+    assert not (tmp_path / "state" / "pulumi").exists()  # refused before anything was touched
