@@ -306,7 +306,7 @@ def test_backup_delete_volume_restore_backup_then_checksums_and_drills(desk: Des
 
 
 @pytest.mark.parametrize("desk", ["x86_64"], indirect=True)
-def test_restore_backup_into_a_new_desktop_and_cli_listing(desk: Desk):
+def test_restore_backup_while_running_and_into_a_new_desktop_through_the_cli(desk: Desk):
     lab = desk.lab
     desk.boot()
     desk.write("A")
@@ -318,6 +318,14 @@ def test_restore_backup_into_a_new_desktop_and_cli_listing(desk: Desk):
     assert "copying disks" in out.output and f"backup {desk.name}--" in out.output
     out = runner.invoke(desktop_group, ["backups", desk.name, *base])
     assert out.exit_code == 0 and "manual" in out.output and "live" in out.output
+    # restoring while the desktop runs: stopped, restored, started again
+    desk.write("B")
+    desk.close()
+    out = runner.invoke(desktop_group, ["restore-backup", desk.name, *base])
+    assert out.exit_code == 0, out.output
+    assert f"restored {desk.name} from {desk.name}--" in out.output and "(running)" in out.output
+    assert desk.read(wait_up=240) == "A"
+    desk.close()
     copy = f"{desk.name}-copy"
     out = runner.invoke(desktop_group, ["restore-backup", desk.name, *base, "--to", copy, "--no-start"])
     assert out.exit_code == 0, out.output
