@@ -175,24 +175,78 @@ class _FirstDatagram(asyncio.DatagramProtocol):
             self.future.set_result(data)
 
 
-async def _answers_v3_discovery(target: PollTarget) -> bool:
-    """True if something at the target answers an SNMPv3 discovery probe within the target's timeout."""
+def _ignore_datagram(*_args: Any) -> None:
+    return None
+
+
+def _ber_items(data: bytes) -> list[tuple[int, bytes]]:
+    """(tag, contents) of the BER elements laid end to end in ``data`` (definite lengths only)."""
+    items, pos = [], 0
+    while pos + 2 <= len(data):
+        tag, length = data[pos], data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            size = length & 0x7F
+            length = int.from_bytes(data[pos:pos + size], "big")
+            pos += size
+        items.append((tag, data[pos:pos + length]))
+        pos += length
+    return items
+
+
+def _reported_engine_id(message: bytes) -> bytes | None:
+    """msgAuthoritativeEngineID of an SNMPv3 message (RFC 3412 / 3414), or None if it is not one."""
+    try:
+        (tag, body), *_ = _ber_items(message)
+        version, _global, security, *_ = _ber_items(body)
+        if tag != 0x30 or version != (0x02, b"\x03") or security[0] != 0x04:
+            return None
+        (_seq, usm), *_ = _ber_items(security[1])
+        engine_tag, engine_id = _ber_items(usm)[0]
+    except (ValueError, IndexError):
+        return None
+    return engine_id if engine_tag == 0x04 else None
+
+
+def _forget_peer_engine(engine: v3.SnmpEngine, target: PollTarget, unless: bytes) -> bool:
+    """Drop pysnmp's cached engine ID for the target if it differs from ``unless``; True if dropped.
+
+    pysnmp keeps a discovered peer engine ID for 300 s and, when the peer's engine ID changes, drops
+    the peer's unknownEngineID reports instead of rediscovering (every request times out meanwhile).
+    """
+    model = engine.message_processing_subsystems.get(3)
+    cache = getattr(model, "_SnmpV3MessageProcessingModel__engineIdCache", None)
+    if not isinstance(cache, dict):
+        return False
+    dropped = False
+    for key in list(cache):
+        address = key[1]
+        if (str(address[0]), int(address[1])) == (target.address, target.port):
+            cached = cache[key].get("securityEngineId")
+            if cached is None or bytes(cached) != unless:
+                del cache[key]
+                dropped = True
+    return dropped
+
+
+async def _discover_engine_id(target: PollTarget) -> bytes | None:
+    """The engine ID the target reports to an SNMPv3 discovery probe, None if nothing answers."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[bytes] = loop.create_future()
     try:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _FirstDatagram(future), remote_addr=(target.address, target.port))
     except OSError:
-        return False
+        return None
     try:
         for _attempt in range(target.retries + 1):
             transport.sendto(_DISCOVERY_PROBE)
             try:
-                await asyncio.wait_for(asyncio.shield(future), target.timeout)
-                return True
+                answer = await asyncio.wait_for(asyncio.shield(future), target.timeout)
             except TimeoutError:
                 continue
-        return False
+            return _reported_engine_id(answer) or b""
+        return None
     finally:
         transport.close()
 
@@ -218,6 +272,7 @@ class Poller:
         self._lcd = CommandGeneratorLcdConfigurator()
         self._bulk = rfc3413_cmdgen.BulkCommandGeneratorSingleRun()
         self._learned_rows: dict[int, int] = {}  # device_id -> rows of the longest table last time
+        self._transports: list[udp.UdpAsyncioTransport] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def _bind_loop(self) -> None:
@@ -228,8 +283,18 @@ class Poller:
         self._loop = loop
         self._semaphore = asyncio.Semaphore(self._concurrency)
 
+    def _open_transport(self) -> udp.UdpAsyncioTransport:
+        transport = udp.UdpAsyncioTransport().open_server_mode(sock=_client_socket())
+        self._transports.append(transport)
+        return transport
+
     def close(self) -> None:
         """Release sockets. The poller can be used again afterwards (it reopens lazily)."""
+        for transport in self._transports:
+            # Late answers already read from the socket would otherwise reach a dispatcher that no
+            # longer knows this transport ("Unregistered transport").
+            transport.datagram_received = _ignore_datagram
+        self._transports.clear()
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher.transport_dispatcher.close_dispatcher()
@@ -347,8 +412,7 @@ class Poller:
     ) -> Sequence[tuple[univ.ObjectIdentifier, Any]]:
         if self._dispatcher is None:
             transport_dispatcher = AsyncioDispatcher()
-            transport_dispatcher.register_transport(
-                udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_server_mode(sock=_client_socket()))
+            transport_dispatcher.register_transport(udp.DOMAIN_NAME, self._open_transport())
             self._dispatcher = v1.SnmpDispatcher(transport_dispatcher)
         key = (target.address, target.port, target.timeout, target.retries)
         transport = self._v1_targets.get(key)
@@ -372,8 +436,7 @@ class Poller:
                 users[credential.user] = credential
                 return engine
         engine = v3.SnmpEngine()
-        config.add_transport(engine, udp.DOMAIN_NAME,
-                             udp.UdpAsyncioTransport().open_server_mode(sock=_client_socket()))
+        config.add_transport(engine, udp.DOMAIN_NAME, self._open_transport())
         self._engines.append(engine)
         self._engine_users.append({credential.user: credential})
         return engine
@@ -394,6 +457,31 @@ class Poller:
             address_name, _params = self._lcd.configure(engine, auth, transport, b"")
             route = self._v3_route[key] = (engine, address_name)
         engine, address_name = route
+        for _attempt in range(2):
+            error_indication, error_status, error_index, result = await self._v3_send(
+                engine, address_name, non_repeaters, max_rep, var_binds)
+            if not isinstance(error_indication, errind.RequestTimedOut):
+                break
+            # No answer. Either the device is away, or it is alive and does not like our request.
+            live_engine_id = await _discover_engine_id(target)
+            if live_engine_id is None:
+                break  # away: "down"
+            if _forget_peer_engine(engine, target, unless=live_engine_id):
+                # The device now has another engine ID (reset, replaced, or an agent that makes a new
+                # one at each start) and pysnmp would keep using the old one; rediscover and retry.
+                continue
+            # Same engine, alive, silent: net-snmp drops an AES-encrypted PDU it cannot parse (wrong
+            # privacy key) without a report. A credential problem, not an outage.
+            raise _Failure("auth_error", f"device {target.device_id} ({target.address}:{target.port}): "
+                                         f"answers SNMPv3 engine discovery but not authPriv requests of user "
+                                         f"{credential.user!r}: the privacy key is probably wrong")
+        self._check(target, error_indication, error_status, error_index)
+        return result
+
+    async def _v3_send(
+        self, engine: v3.SnmpEngine, address_name: str, non_repeaters: int, max_rep: int,
+        var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
+    ) -> tuple[Any, int, int, Sequence[Any]]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, int, int, Sequence[Any]]] = loop.create_future()
 
@@ -404,15 +492,7 @@ class Poller:
 
         self._bulk.send_varbinds(
             engine, address_name, None, b"", non_repeaters, max_rep, list(var_binds), done)
-        error_indication, error_status, error_index, result = await future
-        if isinstance(error_indication, errind.RequestTimedOut) and await _answers_v3_discovery(target):
-            # net-snmp drops an AES-encrypted PDU it cannot parse (wrong privacy key) without a report;
-            # the agent is alive, so this is a credential problem, not an outage.
-            raise _Failure("auth_error", f"device {target.device_id} ({target.address}:{target.port}): "
-                                         f"answers SNMPv3 engine discovery but not authPriv requests of user "
-                                         f"{credential.user!r}: the privacy key is probably wrong")
-        self._check(target, error_indication, error_status, error_index)
-        return result
+        return await future
 
     @staticmethod
     def _check(target: PollTarget, error_indication: Any, error_status: Any, error_index: Any) -> None:

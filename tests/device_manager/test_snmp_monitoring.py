@@ -105,14 +105,6 @@ async def test_stopping_the_agent_raises_an_alert_and_restarting_resolves_it(api
     await _down_and_back(api, own_snmpd, svc, kiosk)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "device_manager.snmp.Poller keeps a v3 engine whose state no longer fits a restarted agent: "
-        "every later poll of that device is auth_error ('privacy key is probably wrong') until the "
-        "poller is recreated"
-    ),
-)
 async def test_v3_device_comes_back_after_agent_restart(api, own_snmpd, poller):
     svc, kiosk, _hall = await _setup(api, own_snmpd, poller, version="v3")
     await _down_and_back(api, own_snmpd, svc, kiosk)

@@ -11,6 +11,7 @@ from tests.device_manager.snmp_agents import (  # noqa: F401  (pytest fixtures)
     V3_USER,
     SnmpdAgent,
     SnmpsimAgent,
+    own_snmpd,
     own_snmpsim,
     snmpd_agent,
     snmpsim_agent,
@@ -187,3 +188,28 @@ async def test_unknown_device_type_is_an_error(snmpsim_agent: SnmpsimAgent) -> N
     with pytest.raises(ValueError, match="'fax' has no poll profile"):
         await poller.poll(PollTarget(1, snmpsim_agent.host, snmpsim_agent.port, "fax", SnmpV2c("kiosk")))
     poller.close()
+
+
+@pytest.mark.parametrize("agent_fixture", ["own_snmpd", "own_snmpsim"])
+async def test_v3_device_with_a_new_engine_id_after_restart_comes_back(
+    agent_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    agent: SnmpdAgent | SnmpsimAgent = request.getfixturevalue(agent_fixture)
+    poller = Poller(PROFILES)
+    target = PollTarget(3, agent.host, agent.port, "ups", V3_USER, 0.5, 1)
+    wrong_priv = PollTarget(4, agent.host, agent.port, "ups", SnmpV3(V3_USER.user, V3_USER.auth_key,
+                                                                     "wrong-priv-key"), 0.5, 0)
+    try:
+        assert (await poller.poll(target)).status in ("up", "degraded")
+        agent.restart()  # both agents come back with a new snmpEngineID
+        for _ in range(2):
+            result = await poller.poll(target)
+            assert result.status in ("up", "degraded"), result.error
+        agent.stop()
+        assert (await poller.poll(target)).status == "down"
+        agent.start()
+        assert (await poller.poll(target)).status in ("up", "degraded")
+        if agent_fixture == "own_snmpd":  # net-snmp: silent on a wrong privacy key, same engine ID
+            assert (await poller.poll(wrong_priv)).status == "auth_error"
+    finally:
+        poller.close()
