@@ -15,12 +15,14 @@ import time
 from pathlib import Path
 
 import click
+import libvirt
 
 from infra.automation import HallStack
 from infra.config import spec_from_stack_file
 from infra.spec import HallConfigError, HallSpec
 from infra.summary import host_uri, render_summary
 from vdi.conn import connection
+from vdi.exceptions import VdiError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "Pulumi.demo.yaml"
@@ -49,6 +51,23 @@ def leftovers(spec: HallSpec) -> dict[str, list[str]]:
     return found
 
 
+def preflight(spec: HallSpec) -> None:
+    """Refuse to start when a host is unreachable or its libvirtd lacks the storage driver."""
+    for host in spec.hosts:
+        uri = host_uri(spec, host)
+        try:
+            with connection(uri) as conn:
+                conn.listAllStoragePools()
+        except VdiError as exc:
+            raise click.ClickException(f"host {host} ({uri}): {exc}") from None
+        except libvirt.libvirtError as exc:
+            raise click.ClickException(
+                f"host {host} ({uri}): libvirtd has no storage driver ({exc.get_error_message()}). "
+                "Fix: install libvirt-daemon-driver-storage and restart libvirtd (a libvirtd started "
+                "before the driver was installed does not load it)"
+            ) from None
+
+
 def _say(line: str) -> None:
     click.echo(line.rstrip("\n"))
 
@@ -66,6 +85,7 @@ def up(quiet: bool) -> None:
         spec = spec_from_stack_file(DEMO_CONFIG)
     except HallConfigError as exc:
         raise click.ClickException(f"{DEMO_CONFIG.name}: {exc}") from None
+    preflight(spec)
     hall = HallStack(STACK, state_dir())
     hall.write_config(spec)
     click.echo(f"demo hall: {len(spec.windows)} windows; state in {hall.state_dir} (file backend)")
