@@ -29,6 +29,8 @@ class OpsSettings(BaseSettings):
     ssh_connect_timeout_s: float = Field(default=10.0, gt=0)
     ansible_timeout_s: int = Field(default=10, ge=1)  # ansible's SSH connect timeout
     ansible_forks: int = Field(default=10, ge=1)
+    # the devices' Python for ansible modules; "auto_silent" lets ansible discover it
+    ansible_python_interpreter: str = "auto_silent"
     # where HallCloud's files live on a device: "" (the real root) on hall hardware; the tests use
     # "/tmp/<dir>/{device}" so several namespaced test devices can share one file system
     device_root_template: str = ""

@@ -99,7 +99,7 @@ class OpsApi:
 def ops_settings(tmp_path: Path) -> OpsSettings:
     return OpsSettings(
         device_root_template=str(tmp_path / "roots" / "{device}"),
-        ssh_connect_timeout_s=5,
+        ssh_connect_timeout_s=5, ansible_python_interpreter="/usr/bin/python3",
         ansible_timeout_s=5,
         job_workers=4,
     )
