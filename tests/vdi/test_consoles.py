@@ -228,3 +228,29 @@ def test_seat_vv_holds_both_desktops_and_each_part_logs_in(desktops, live_conn, 
     done = vnc_login(int(part["port"]), part["password"], tmp_path / "net.png")
     assert done.returncode == 0, done.stderr
     assert share(rgb(tmp_path / "net.png"), COLOURS["red"][1]) > 0.8
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_hall_console_commands(desktops, console_uri, tmp_path):
+    from click.testing import CliRunner
+
+    from vdi.console_cli import console
+
+    gov, net = (s.name for s in desktops.specs)
+    runner = CliRunner()
+    ticket = runner.invoke(console, ["ticket", net, "--uri", console_uri, "--ttl", "20"])
+    assert ticket.exit_code == 0, ticket.output
+    fields = dict(line.split(None, 1) for line in ticket.output.splitlines())
+    assert fields["protocol"] == "vnc" and len(fields["password"]) == VNC_PASSWORD_LENGTH
+    seats = tmp_path / "seats.yaml"
+    seats.write_text(f"seats:\n  - {{name: w3, gov: {gov}, internet: {net}, uri: '{console_uri}'}}\n")
+    out = tmp_path / "w3.vv"
+    made = runner.invoke(console, ["vv", "w3", "--seats-file", str(seats), "-o", str(out), "--split"])
+    assert made.exit_code == 0, made.output
+    for path in (out, tmp_path / "w3-gov.vv", tmp_path / "w3-internet.vv"):
+        assert path.stat().st_mode & 0o777 == 0o600  # the files hold passwords
+    assert "[hallcloud-internet]" in out.read_text()
+    assert "[virt-viewer]" in (tmp_path / "w3-internet.vv").read_text()
+    missing = runner.invoke(console, ["vv", "w4", "--seats-file", str(seats)])
+    assert missing.exit_code != 0 and "seat w4: is not defined; defined: w3" in missing.output
