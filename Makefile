@@ -13,10 +13,10 @@ check:
 	bash scripts/check.sh
 
 demo: setup
-	.venv/bin/python -m vdi.demo up
+	.venv/bin/python -m infra.demo up
 
 demo-down: setup
-	.venv/bin/python -m vdi.demo down
+	.venv/bin/python -m infra.demo down
 
 bench: setup
 	.venv/bin/python -m benchmarks
