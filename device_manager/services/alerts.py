@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from device_manager.db.models import (
@@ -87,6 +87,27 @@ class Notification:
     alert: dict[str, Any]
     alert_id: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """What one evaluation pass over many devices needs, loaded in a handful of queries."""
+
+    now: dt.datetime
+    rules: list[AlertRule]
+    maintenance_devices: set[int]
+    maintenance_sites: set[int]
+    states: dict[tuple[int, int], dict[str, AlertState]]  # (rule, device) -> subject -> state
+    open_alerts: dict[tuple[int, int, str], Alert]  # (rule, device, subject) -> firing/acknowledged alert
+
+    def in_maintenance(self, device: Device) -> bool:
+        return device.id in self.maintenance_devices or device.site_id in self.maintenance_sites
+
+
+def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def _subject(value: Any) -> str:
@@ -202,15 +223,6 @@ def alert_payload(alert: Alert, device: Device | None = None) -> dict[str, Any]:
     return data
 
 
-def in_maintenance(db: Session, device: Device, now: dt.datetime) -> bool:
-    query = select(MaintenanceWindow.id).where(
-        or_(MaintenanceWindow.device_id == device.id, MaintenanceWindow.site_id == device.site_id),
-        MaintenanceWindow.starts_at <= now,
-        MaintenanceWindow.ends_at > now,
-    )
-    return db.scalar(query.limit(1)) is not None
-
-
 def _applies(rule: AlertRule, device: Device) -> bool:
     if not rule.enabled:
         return False
@@ -229,25 +241,50 @@ class AlertEngine:
 
     # --- entry points ------------------------------------------------------------------------------
 
-    def evaluate_poll(self, db: Session, device: Device, result: PollResultLike) -> list[Notification]:
+    def load_batch(self, db: Session, device_ids: Sequence[int]) -> Batch:
         now = self.clock()
-        maintenance = in_maintenance(db, device, now)
+        windows = db.execute(
+            select(MaintenanceWindow.device_id, MaintenanceWindow.site_id).where(
+                MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now
+            )
+        ).all()
+        batch = Batch(
+            now=now,
+            rules=list(db.scalars(select(AlertRule).order_by(AlertRule.id))),
+            maintenance_devices={d for d, _s in windows if d is not None},
+            maintenance_sites={s for _d, s in windows if s is not None},
+            states={},
+            open_alerts={},
+        )
+        for chunk in _chunks(device_ids):
+            for state in db.scalars(select(AlertState).where(AlertState.device_id.in_(chunk))):
+                batch.states.setdefault((state.rule_id, state.device_id), {})[state.subject] = state
+            open_alerts = db.scalars(
+                select(Alert).where(
+                    Alert.device_id.in_(chunk), Alert.status != "resolved", Alert.rule_id.is_not(None)
+                )
+            )
+            for alert in open_alerts:
+                assert alert.rule_id is not None
+                batch.open_alerts[(alert.rule_id, alert.device_id, alert.subject)] = alert
+        return batch
+
+    def evaluate_poll(
+        self, db: Session, device: Device, result: PollResultLike, batch: Batch | None = None
+    ) -> list[Notification]:
+        batch = batch or self.load_batch(db, [device.id])
+        maintenance = batch.in_maintenance(device)
         notes: list[Notification] = []
-        for rule in self._rules(db, device):
+        for rule in batch.rules:
+            if not _applies(rule, device):
+                continue
             seen = observe(rule, result)
             if seen is None:
                 continue
-            states = {
-                s.subject: s
-                for s in db.scalars(
-                    select(AlertState).where(AlertState.rule_id == rule.id, AlertState.device_id == device.id)
-                )
-            }
+            states = batch.states.get((rule.id, device.id), {})
             for subject in sorted(set(seen) | set(states)):
                 obs = seen.get(subject, Observation(False))
-                notes.extend(
-                    self._step(db, rule, device, subject, obs, states.get(subject), now, maintenance, False)
-                )
+                notes.extend(self._step(db, batch, rule, device, subject, obs, maintenance, False))
         return notes
 
     def evaluate_trap(self, db: Session, device: Device, event: TrapEventLike) -> list[Notification]:
@@ -255,14 +292,12 @@ class AlertEngine:
         if parsed is None:
             return []
         kind, subject, obs = parsed
-        now = self.clock()
-        maintenance = in_maintenance(db, device, now)
+        batch = self.load_batch(db, [device.id])
+        maintenance = batch.in_maintenance(device)
         notes: list[Notification] = []
-        for rule in self._rules(db, device):
-            if rule.kind != kind:
-                continue
-            state = db.get(AlertState, (rule.id, device.id, subject))
-            notes.extend(self._step(db, rule, device, subject, obs, state, now, maintenance, True))
+        for rule in batch.rules:
+            if rule.kind == kind and _applies(rule, device):
+                notes.extend(self._step(db, batch, rule, device, subject, obs, maintenance, True))
         return notes
 
     def acknowledge(self, db: Session, alert: Alert, actor: str, comment: str = "") -> Notification:
@@ -297,20 +332,6 @@ class AlertEngine:
 
     # --- the state machine -------------------------------------------------------------------------
 
-    def _rules(self, db: Session, device: Device) -> list[AlertRule]:
-        rules = db.scalars(select(AlertRule).order_by(AlertRule.id))
-        return [r for r in rules if _applies(r, device)]
-
-    def _open_alert(self, db: Session, rule: AlertRule, device: Device, subject: str) -> Alert | None:
-        return db.scalar(
-            select(Alert).where(
-                Alert.rule_id == rule.id,
-                Alert.device_id == device.id,
-                Alert.subject == subject,
-                Alert.status != "resolved",
-            )
-        )
-
     def _close(self, db: Session, alert: Alert, actor: str, detail: str) -> None:
         alert.status = "resolved"
         alert.resolved_at = self.clock()
@@ -323,15 +344,17 @@ class AlertEngine:
     def _step(
         self,
         db: Session,
+        batch: Batch,
         rule: AlertRule,
         device: Device,
         subject: str,
         obs: Observation,
-        state: AlertState | None,
-        now: dt.datetime,
         maintenance: bool,
         immediate: bool,
     ) -> list[Notification]:
+        now = batch.now
+        states = batch.states.setdefault((rule.id, device.id), {})
+        state = states.get(subject)
         if state is None:
             if not obs.active:
                 return []  # nothing to remember about a condition that never held
@@ -344,6 +367,7 @@ class AlertEngine:
                 history="",
             )
             db.add(state)
+            states[subject] = state
         state.history = (state.history + ("1" if obs.active else "0"))[-HISTORY:]
         state.updated_at = now
         if obs.active:
@@ -353,7 +377,8 @@ class AlertEngine:
             state.consecutive_false += 1
             state.consecutive_true = 0
         flapping = _changes(state.history) >= rule.flap_threshold
-        alert = self._open_alert(db, rule, device, subject)
+        key = (rule.id, device.id, subject)
+        alert = batch.open_alerts.get(key)
         notes: list[Notification] = []
 
         if alert is None:
@@ -372,11 +397,13 @@ class AlertEngine:
                 )
                 db.add(alert)
                 db.flush()
+                batch.open_alerts[key] = alert
                 db.add(AlertEvent(alert_id=alert.id, at=now, kind="opened", detail=alert.message))
                 event = "alert.flapping" if flapping else "alert.opened"
                 notes.append(Notification(event, alert_payload(alert, device), alert.id))
             elif not obs.active and not state.history.count("1"):
                 db.delete(state)  # fully clear: forget it
+                del states[subject]
             return notes
 
         if obs.value is not None:
@@ -394,6 +421,7 @@ class AlertEngine:
             db.add(AlertEvent(alert_id=alert.id, at=now, kind="flapping_stopped"))
         if not obs.active and (immediate or state.consecutive_false >= rule.clear_after):
             self._close(db, alert, "auto", "condition cleared")
+            del batch.open_alerts[key]
             db.flush()
             if not maintenance:
                 notes.append(Notification("alert.resolved", alert_payload(alert, device), alert.id))

@@ -172,19 +172,33 @@ class PollingService:
         return targets, types, skipped
 
     def store_results(self, results: Sequence[PollResultLike]) -> list[Notification]:
+        """One transaction for the whole cycle; the reads it needs are done in bulk up front."""
         now = self.clock()
         notes: list[Notification] = []
+        ids = [r.device_id for r in results]
+        samples: list[dict[str, Any]] = []
         with self.session_factory() as db, db.begin():
+            devices: dict[int, Device] = {}
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                devices.update((d.id, d) for d in db.scalars(select(Device).where(Device.id.in_(chunk))))
+            sites: dict[int, str] = {
+                site_id: slug for site_id, slug in db.execute(select(Site.id, Site.slug))
+            }
+            batch = self.engine.load_batch(db, list(devices))
             for result in results:
-                device = db.get(Device, result.device_id)
+                device = devices.get(result.device_id)
                 if device is None:
                     continue  # deleted while it was being polled
-                notes.extend(self._store_one(db, device, result, now))
+                samples.extend(self._store_one(device, result, now, sites.get(device.site_id, ""), db))
+                notes.extend(self.engine.evaluate_poll(db, device, result, batch))
+            upsert_samples(db, samples)
         return notes
 
     def _store_one(
-        self, db: Session, device: Device, result: PollResultLike, now: dt.datetime
-    ) -> list[Notification]:
+        self, device: Device, result: PollResultLike, now: dt.datetime, site: str, db: Session
+    ) -> list[dict[str, Any]]:
+        """Update the device row and events; return its metric samples (written in one batch)."""
         previous = device.oper_status
         device.oper_status = result.status
         device.last_polled = now
@@ -195,13 +209,6 @@ class PollingService:
                 device.facts = _json_safe(result.facts)
         device.poll_seq = (device.poll_seq or 0) + 1
         slot = device.poll_seq % self.history_samples
-        upsert_samples(
-            db,
-            [
-                {"device_id": device.id, "metric": name[:120], "slot": slot, "ts": now, "value": float(value)}
-                for name, value in result.metrics.items()
-            ],
-        )
         if previous != result.status:
             db.add(
                 Event(
@@ -221,14 +228,14 @@ class PollingService:
             self.metrics.poll_duration.labels(dtype).observe(result.duration_s)
             if result.status in ("down", "auth_error") or result.error:
                 self.metrics.poll_errors.labels(dtype, result.status).inc()
-            site = db.get(Site, device.site_id)
             for name, value in result.metrics.items():
                 if name.startswith("supply.") and name.endswith(".percent"):
                     supply = name[len("supply.") : -len(".percent")]
-                    self.metrics.supply_level.labels(device.name, site.slug if site else "", supply).set(
-                        value
-                    )
-        return self.engine.evaluate_poll(db, device, result)
+                    self.metrics.supply_level.labels(device.name, site, supply).set(value)
+        return [
+            {"device_id": device.id, "metric": name[:120], "slot": slot, "ts": now, "value": float(value)}
+            for name, value in result.metrics.items()
+        ]
 
     async def run_cycle(self) -> CycleReport:
         started = time.perf_counter()
