@@ -46,6 +46,7 @@ from vdi.desktops import (
     delete_files,
     desktop_disks,
     desktop_lock,
+    overlays_above_origins,
     present_disks,
     read_record,
     redefine_disks_on_volumes,
@@ -596,8 +597,8 @@ def restore_backup(
         removed = delete_all_snapshots(conn, name, discard=True)
         record = read_record(existing) or DesktopRecord()
         dests = _destinations(conn, existing, manifest, record)
-        tops = [d.path for d in desktop_disks(conn, existing) if not d.defined_as_volume]
         record.disks = [DiskOrigin(dev, p, v) for dev, (p, v) in dests.items()]
+        tops = overlays_above_origins(conn, existing, record)
         if manifest.golden and not record.golden_volume:
             record.golden_pool, _, record.golden_volume = manifest.golden.partition("/")
         redefine_disks_on_volumes(conn, existing, record)

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from vdi.render import (
     domain_xml,
     parse_desktop_record,
     parse_domain,
+    parse_pool,
     parse_volume,
 )
 from vdi.storage import delete_volume, get_pool, linked_clone, lookup_volume
@@ -167,6 +169,40 @@ def refresh_pools(conn: libvirt.virConnect) -> None:
         for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
             with contextlib.suppress(libvirt.libvirtError):
                 pool.refresh(0)
+
+
+def origin_path(conn: libvirt.virConnect, origin: DiskOrigin) -> str:
+    """Where the origin volume's file is (or was: it may have been deleted)."""
+    pool = get_pool(conn, origin.pool)
+    with libvirt_errors(f"pool {origin.pool}", "read the pool"):
+        target = parse_pool(pool.XMLDesc(0)).target_path or ""
+    return posixpath.join(target, origin.volume)
+
+
+def overlays_above_origins(
+    conn: libvirt.virConnect, dom: libvirt.virDomain, record: DesktopRecord
+) -> list[str]:
+    """Every file of the disks' chains above the volumes they were defined on (snapshot overlays).
+
+    Follows each disk's backing files from the top down and stops at the origin volume, so the origin
+    and the golden image below it are never included.
+    """
+    stops = {origin_path(conn, o) for o in record.disks}
+    out: list[str] = []
+    refresh_pools(conn)
+    for disk in desktop_disks(conn, dom):
+        path: str | None = None if disk.defined_as_volume else disk.path
+        for _ in range(256):
+            if not path or path in stops:
+                break
+            out.append(path)
+            try:
+                vol = conn.storageVolLookupByPath(path)
+                backing = parse_volume(vol.XMLDesc(0)).backing
+            except libvirt.libvirtError:
+                break
+            path = backing.path if backing is not None else None
+    return out
 
 
 # -- the record in the domain's metadata -------------------------------------------------------------
@@ -303,7 +339,7 @@ def reset_desktop(
         say(f"stopping {name}" if was_running else f"{name} is stopped")
         stop_domain(conn, name)
         removed = delete_all_snapshots(conn, name, discard=True)
-        tops = [d.path for d in desktop_disks(conn, dom) if not d.defined_as_volume]
+        tops = overlays_above_origins(conn, dom, record)
         redefine_disks_on_volumes(conn, dom, record)
         delete_files(conn, tops)
         say(f"re-creating {origin.pool}/{origin.volume} as a linked clone of {gvol}")

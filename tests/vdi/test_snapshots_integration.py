@@ -280,6 +280,7 @@ def test_backup_delete_volume_restore_backup_then_checksums_and_drills(desk: Des
 
     restored = restore_backup(desk.conn, lab.backups, manifest.id, start=False)
     assert restored.desktop == desk.name and not restored.new_desktop
+    assert _pool_volumes(lab, desk.name) == [f"{desk.name}.qcow2"]  # no overlay or memory file left
     transcript = desk.boot()
     assert "DISK-MARKER A" in transcript
     assert desk.read() == "A"
