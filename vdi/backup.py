@@ -46,6 +46,7 @@ from vdi.desktops import (
     delete_files,
     desktop_disks,
     desktop_lock,
+    get_desktop,
     overlays_above_origins,
     present_disks,
     read_record,
@@ -365,7 +366,7 @@ def create_backup(
 
     ``lock=False``: the caller (the scheduler) already holds the desktop's lock.
     """
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     pool = get_pool(conn, pool_name)
     directory = _backup_dir(pool)
     with desktop_lock(conn, desktop, "back up the desktop") if lock else contextlib.nullcontext():

@@ -25,7 +25,7 @@ from pathlib import Path
 import libvirt
 
 from vdi.conn import libvirt_errors
-from vdi.domain import get_domain, start_domain, stop_domain
+from vdi.domain import lookup_domain, start_domain, stop_domain
 from vdi.exceptions import Conflict, InvalidSpec, NotFound
 from vdi.models import DesktopRecord, Disk, DiskOrigin, Domain
 from vdi.render import (
@@ -85,6 +85,20 @@ def desktop_lock(conn: libvirt.virConnect, desktop: str, operation: str) -> Iter
         yield
     finally:
         os.close(fd)
+
+
+def get_desktop(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+    """The desktop's domain, or :class:`NotFound` naming the hypervisor and how to list desktops."""
+    with libvirt_errors(f"desktop {name}", "look up the desktop"):
+        dom = lookup_domain(conn, name)
+    if dom is None:
+        uri = conn.getURI()
+        raise NotFound(
+            f"desktop {name}",
+            f"does not exist on {uri}",
+            f"check the name (`virsh -c {uri} list --all`) or pass the right --uri",
+        )
+    return dom
 
 
 # -- disks ------------------------------------------------------------------------------------------
@@ -311,7 +325,7 @@ def reset_desktop(
     from vdi.snapshots import delete_all_snapshots  # snapshots imports this module
 
     say = progress or (lambda _m: None)
-    dom = get_domain(conn, name)
+    dom = get_desktop(conn, name)
     with desktop_lock(conn, name, "reset the desktop"):
         record = remember_origin(conn, dom)
         if not record.disks:
@@ -346,7 +360,7 @@ def reset_desktop(
         delete_volume(pool, origin.volume)
         linked_clone(pool, gvol, origin.volume)
         record.golden_pool, record.golden_volume = gpool, gvol
-        write_record(get_domain(conn, name), record)
+        write_record(get_desktop(conn, name), record)
         if was_running:
             start_domain(conn, name)
     return ResetResult(name, f"{gpool}/{gvol}", was_running, removed)

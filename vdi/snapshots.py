@@ -35,10 +35,10 @@ from vdi.desktops import (
     delete_files,
     desktop_disks,
     desktop_lock,
+    get_desktop,
     present_disks,
     remember_origin,
 )
-from vdi.domain import get_domain
 from vdi.exceptions import InvalidSpec, NotFound
 from vdi.models import Domain, Snapshot, SnapshotDisk
 from vdi.policy import AUTO_PREFIX, Retention, RetentionPlan, plan_retention
@@ -136,7 +136,7 @@ def create_snapshot(
     """
     name = name or new_name()
     _check_name(desktop, name)
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     with desktop_lock(conn, desktop, f"snapshot {name}") if lock else contextlib.nullcontext():
         if _lookup(dom, name) is not None:
             raise InvalidSpec(
@@ -270,7 +270,7 @@ def _info(desktop: str, snap: libvirt.virDomainSnapshot) -> SnapshotInfo:
 
 def list_snapshots(conn: libvirt.virConnect, desktop: str) -> list[SnapshotInfo]:
     """The desktop's snapshots, oldest first."""
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     with libvirt_errors(f"desktop {desktop}", "list snapshots"):
         infos = [_info(desktop, s) for s in dom.listAllSnapshots(0)]
     return sorted(infos, key=lambda i: (i.created, i.name))
@@ -297,7 +297,7 @@ def revert_snapshot(
     streams on the desktop first: libvirt 11.3's daemon can crash when a console stream is open while
     QEMU is replaced during a revert.
     """
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     with desktop_lock(conn, desktop, f"revert to snapshot {name}") if lock else contextlib.nullcontext():
         snap = _get(dom, desktop, name)
         keep_running = bool(dom.isActive()) if running is None else running
@@ -323,7 +323,7 @@ def revert_snapshot(
 
 def delete_snapshot(conn: libvirt.virConnect, desktop: str, name: str, *, lock: bool = True) -> None:
     """Delete snapshot ``name``: internal ones from the qcow2, external ones by block commit + cleanup."""
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     with desktop_lock(conn, desktop, f"delete snapshot {name}") if lock else contextlib.nullcontext():
         snap = _get(dom, desktop, name)
         _delete(dom, desktop, snap)
@@ -348,7 +348,7 @@ def delete_all_snapshots(conn: libvirt.virConnect, desktop: str, *, discard: boo
     ``discard=True`` (the disk is about to be replaced, desktop stopped): drop the metadata and delete
     the overlay and memory files without committing them, which would only be wasted work.
     """
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     removed: list[str] = []
     files: list[str] = []
     for _ in range(1000):
@@ -384,7 +384,7 @@ def prune_snapshots(
     plan = plan_retention([(i.name, i.created) for i in infos], retention, tz)
     if dry_run or not plan.delete:
         return plan
-    dom = get_domain(conn, desktop)
+    dom = get_desktop(conn, desktop)
     with desktop_lock(conn, desktop, "prune snapshots") if lock else contextlib.nullcontext():
         for name in plan.delete:
             snap = _lookup(dom, name)

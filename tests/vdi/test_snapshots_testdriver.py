@@ -90,7 +90,7 @@ def test_bad_requests_name_the_object_and_the_fix(test_conn, desk):
         create_snapshot(test_conn, desk, "bad name/..")
     with pytest.raises(NotFound, match=r"does not exist \(snapshots: s1\).*hall desktop snapshots"):
         revert_snapshot(test_conn, desk, "nope")
-    with pytest.raises(NotFound, match="domain nope-desk: does not exist"):
+    with pytest.raises(NotFound, match="desktop nope-desk: does not exist on test:///default"):
         create_snapshot(test_conn, "nope-desk")
 
 
