@@ -18,6 +18,7 @@ from device_manager.api.middleware import AuditMiddleware, BodySizeLimitMiddlewa
 from device_manager.api.routes import api_router
 from device_manager.api.routes import jobs as jobs_routes
 from device_manager.api.routes import ssh as ssh_routes
+from device_manager.api.routes import window_setup as window_setup_routes
 from device_manager.core.config import Settings
 from device_manager.core.metrics import Metrics
 from device_manager.core.ratelimit import TokenBuckets
@@ -110,6 +111,9 @@ def create_app(
             for task in tasks:
                 with suppress(asyncio.CancelledError):
                     await task
+            close = getattr(app.state.polling.poller, "close", None)
+            if callable(close):
+                close()  # the SNMP poller's sockets
             engine.dispose()
 
     app = FastAPI(
@@ -153,6 +157,7 @@ def create_app(
     app.include_router(web_router)  # dashboard /ui/ and seat pages /seat/<name>
     app.include_router(ssh_routes.router, prefix=settings.api_v1_prefix)
     app.include_router(jobs_routes.router, prefix=settings.api_v1_prefix)
+    app.include_router(window_setup_routes.router, prefix=settings.api_v1_prefix)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

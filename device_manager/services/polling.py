@@ -149,13 +149,18 @@ class PollingService:
                 .where(Device.status == "active")
                 .order_by(Device.id)
             ).all()
+            decrypted: dict[int, Any] = {}  # profile id -> credential (or the error): once per cycle
             for device, profile in rows:
-                try:
-                    secret = credential_service.decrypt(self.box, profile)
-                    credential = snmp_credential(profile.kind, profile.username, secret)
-                except (DecryptionError, ValueError, KeyError) as exc:
+                if profile.id not in decrypted:
+                    try:
+                        secret = credential_service.decrypt(self.box, profile)
+                        decrypted[profile.id] = snmp_credential(profile.kind, profile.username, secret)
+                    except (DecryptionError, ValueError, KeyError) as exc:
+                        decrypted[profile.id] = exc
+                credential = decrypted[profile.id]
+                if isinstance(credential, Exception):
                     # the message names the profile, never its secret
-                    skipped.append(f"device {device.name}: credential profile '{profile.name}': {exc}")
+                    skipped.append(f"device {device.name}: credential profile '{profile.name}': {credential}")
                     continue
                 types[device.id] = device.device_type.slug
                 targets.append(
