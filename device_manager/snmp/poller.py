@@ -46,7 +46,7 @@ from pysnmp.hlapi.v3arch import asyncio as v3
 from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from device_manager.snmp.credentials import Credential, SnmpV2c, SnmpV3
+from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.decode import Problem, Raw, Value, decode
 from device_manager.snmp.profiles import PollProfile, ProfileSet
 
@@ -362,22 +362,23 @@ class Poller:
             repeated = var_binds[non_repeaters:]
             width = len(active)
             still: list[tuple[str, str, univ.ObjectIdentifier, int, univ.ObjectIdentifier]] = []
+            progressed = False
             if width:
                 reps = (len(repeated) + width - 1) // width
-                for col, (table, column, base, base_len, _last) in enumerate(active):
-                    last: univ.ObjectIdentifier | None = None
+                for col, (table, column, base, base_len, start) in enumerate(active):
+                    last = start
                     finished = False
                     for r in range(reps):
                         pos = r * width + col
                         if pos >= len(repeated):
-                            break
+                            break  # the agent truncated its answer: carry on from here next round
                         oid, value = repeated[pos]
-                        if isinstance(value, rfc1905.EndOfMibView) or not base.isPrefixOf(oid) or (
-                            last is not None and oid <= last
-                        ):
+                        # leaving the column, or an agent that does not move forward, ends the walk
+                        if isinstance(value, rfc1905.EndOfMibView) or not base.isPrefixOf(oid) or oid <= last:
                             finished = True
                             break
                         last = oid
+                        progressed = True
                         plain = _plain(value)
                         if plain is None:
                             continue
@@ -385,8 +386,11 @@ class Poller:
                         raw.tables.setdefault(table, {}).setdefault(index, {})[column] = plain
                         rows_by_table.setdefault(table, set()).add(index)
                         count += 1
-                    if not finished and last is not None:
+                    if not finished:
                         still.append((table, column, base, base_len, last))
+            answered_scalars = non_repeaters > 0 and len(var_binds) > 0
+            if not progressed and not answered_scalars:
+                break  # nothing new came back: stop rather than ask the same again
             active = still
             non_repeaters = 0
             request = [(last, univ.Null("")) for *_, last in active]
@@ -512,5 +516,3 @@ class Poller:
         if status:
             raise _Failure("down", f"{where}: agent answered error-status {status} at index {error_index}")
 
-
-__all__ += ["Credential"]

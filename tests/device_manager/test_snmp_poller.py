@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
@@ -213,3 +216,32 @@ async def test_v3_device_with_a_new_engine_id_after_restart_comes_back(
             assert (await poller.poll(wrong_priv)).status == "auth_error"
     finally:
         poller.close()
+
+
+async def test_walks_continue_over_truncated_answers(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+    """Agents may return fewer var-binds than asked (message size limits): every row still arrives,
+    over more rounds. Here every answer is cut to 7 var-binds on arrival (the kiosk's 7 scalars fill
+    the first one entirely)."""
+    capped_poller = Poller(PROFILES)
+    real_request = capped_poller._bulk_request
+    rounds = 0
+
+    async def truncated(*args: Any) -> Sequence[Any]:
+        nonlocal rounds
+        rounds += 1
+        return (await real_request(*args))[:7]
+
+    capped_poller._bulk_request = truncated  # type: ignore[method-assign]
+    try:
+        for device_type, community in (("printer", "printer"), ("switch", "switch"), ("kiosk", "kiosk")):
+            target = PollTarget(1, snmpsim_agent.host, snmpsim_agent.port, device_type,
+                                snmpsim_agent.credential(community), 2.0, 1)
+            rounds = 0
+            capped = await capped_poller.poll(target)
+            full = await _poll(snmpsim_agent, device_type, snmpsim_agent.credential(community))
+            assert rounds > 3, "the cut must force extra rounds"
+            assert capped.status == full.status and capped.error is None
+            assert capped.metrics == full.metrics and capped.values_count == full.values_count
+            assert capped.facts == full.facts
+    finally:
+        capped_poller.close()
