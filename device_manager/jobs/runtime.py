@@ -37,6 +37,9 @@ class OpsSettings(BaseSettings):
     # infra Automation API stack for window setup (see infra/automation.py)
     stack: str = ""
     pulumi_state_dir: str = ""
+    # seat of a window the stack does not define yet: {"gov": {"image": ...}, "internet": {...}}
+    # (JSON in HALLCLOUD_OPS_SEAT_TEMPLATE); unset: copy the stack's first window's seat
+    seat_template: dict[str, Any] | None = None
 
     def device_root(self, device_name: str) -> str:
         return self.device_root_template.replace("{device}", device_name)

@@ -1,0 +1,453 @@
+"""The window setup workflow, as a job:
+
+1. ``seat``      apply the window's seat (desktop pair) through the seat backend (``infra.automation``)
+2. ``bind``      bind the window's thin client, calling displays and peripherals from the inventory
+3. ``configure`` run the thin-client playbook (with the seat's console endpoints) and the
+                 calling-display playbook (window number and text)
+4. ``verify``    desktops running, the thin client's config names both consoles, devices up
+
+Each step records the digest of its inputs in ``window_setups.steps``; a re-run skips a step whose
+inputs did not change and that succeeded (the seat is still checked to be running), so changing a
+window's services re-runs only the calling display. A failure stores the failed step and a message
+that names the object; the next run retries from there. Teardown reverses it (devices, then the seat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from device_manager.ansible import adapter
+from device_manager.ansible import service as playbook_service
+from device_manager.ansible.playbooks import get as get_playbook
+from device_manager.db.models import Device, Site, Window, utcnow
+from device_manager.db.models_ops import Job, WindowSetupState
+from device_manager.errors import Conflict, DomainError, Invalid, NotFound
+from device_manager.jobs.manager import JobContext, JobFailed
+from device_manager.jobs.runtime import OpsRuntime
+from device_manager.ssh.client import run_command
+from device_manager.ssh.errors import SshError
+from device_manager.ssh.service import target_for
+from device_manager.windows.seat import SeatBackend, SeatError, SeatInfo
+
+STEPS = ("seat", "bind", "configure", "verify")
+TEARDOWN_STEPS = ("unconfigure", "seat")
+SSH_ROLES = ("thin_client", "calling_display")
+THIN_CLIENT_CONFIG = "/etc/hallcloud/thin-client.yaml"
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class WindowRef:
+    id: int
+    site_id: int
+    number: int
+    name: str
+    services: list[str]
+
+
+@dataclass
+class Binding:
+    thin_client: dict[str, Any]
+    calling_displays: list[dict[str, Any]]
+    peripherals: list[dict[str, Any]]
+    hosts: dict[int, adapter.InventoryHost] = field(default_factory=dict, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "thin_client": self.thin_client,
+            "calling_displays": self.calling_displays,
+            "peripherals": self.peripherals,
+        }
+
+
+def find_window(db: Session, number: int, site_id: int | None, visible: Callable[[int], bool]) -> Window:
+    query = select(Window).where(Window.number == number)
+    if site_id is not None:
+        query = query.where(Window.site_id == site_id)
+    windows = [w for w in db.scalars(query) if visible(w.site_id)]
+    if not windows:
+        raise NotFound("window", number)
+    if len(windows) > 1:
+        slugs = {
+            s.id: s.slug for s in db.scalars(select(Site).where(Site.id.in_([w.site_id for w in windows])))
+        }
+        raise Invalid.field(
+            "site_id",
+            f"window {number} exists in several halls ({', '.join(sorted(slugs.values()))}); pass site_id",
+        )
+    return windows[0]
+
+
+def state_of(db: Session, window_id: int) -> WindowSetupState:
+    state = db.get(WindowSetupState, window_id)
+    if state is None:
+        state = WindowSetupState(window_id=window_id, status="absent", steps={}, outputs={})
+        db.add(state)
+        db.flush()
+    return state
+
+
+class WindowSetup:
+    """Runs setup and teardown jobs for windows. ``on_step(name)`` is called as each step starts
+    (progress hooks, and tests that break a device in the middle)."""
+
+    def __init__(
+        self,
+        runtime: OpsRuntime,
+        backend: SeatBackend,
+        *,
+        playbook_runner: playbook_service.RunPlaybook = adapter.run,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.backend = backend
+        self.playbook_runner = playbook_runner
+        self.on_step = on_step
+
+    # --- submitting -----------------------------------------------------------------------------------
+
+    def submit(self, db: Session, window: Window, actor: str, *, teardown: bool = False) -> int:
+        ref = WindowRef(window.id, window.site_id, window.number, window.name, list(window.services or []))
+        state = state_of(db, window.id)
+        if state.status in ("running", "tearing_down") and state.last_job_id is not None:
+            job = db.get(Job, state.last_job_id)
+            if job is not None and job.status in ("queued", "running"):
+                raise Conflict.field(
+                    "number", f"window {window.number}: job {job.id} ({job.kind}) is still {job.status}"
+                )
+        state.status = "tearing_down" if teardown else "running"
+        db.commit()  # release the SQLite write lock before the job starts writing
+        kind = "window_teardown" if teardown else "window_setup"
+        work = (lambda ctx: self._teardown(ctx, ref)) if teardown else (lambda ctx: self._setup(ctx, ref))
+        job_id = self.runtime.jobs.submit(
+            kind,
+            f"{'teardown' if teardown else 'setup'} of window {ref.number} ({ref.name})",
+            work,
+            params={"window_id": ref.id, "number": ref.number},
+            created_by=actor,
+            site_id=ref.site_id,
+            window_id=ref.id,
+        )
+        with self.runtime.session_factory() as s, s.begin():
+            state_of(s, ref.id).last_job_id = job_id
+        return job_id
+
+    # --- state ----------------------------------------------------------------------------------------
+
+    def _update(self, window_id: int, **values: Any) -> None:
+        with self.runtime.session_factory() as db, db.begin():
+            state = state_of(db, window_id)
+            for key, value in values.items():
+                setattr(state, key, value)
+            state.updated_at = utcnow()
+
+    def _record_step(self, window_id: int, step: str, **info: Any) -> None:
+        with self.runtime.session_factory() as db, db.begin():
+            state = state_of(db, window_id)
+            steps = dict(state.steps or {})
+            steps[step] = {**steps.get(step, {}), **info, "at": utcnow().isoformat()}
+            state.steps = steps
+
+    def _steps(self, window_id: int) -> dict[str, Any]:
+        with self.runtime.session_factory() as db:
+            state = db.get(WindowSetupState, window_id)
+            return dict(state.steps or {}) if state else {}
+
+    def _outputs(self, window_id: int, **values: Any) -> None:
+        with self.runtime.session_factory() as db, db.begin():
+            state = state_of(db, window_id)
+            state.outputs = {**(state.outputs or {}), **values}
+
+    # --- the setup job --------------------------------------------------------------------------------
+
+    def _run_steps(
+        self,
+        ctx: JobContext,
+        ref: WindowRef,
+        steps: tuple[str, ...],
+        run_step: Callable[[str], str],
+        final_status: str,
+    ) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        outcomes: dict[str, str] = {}
+        for index, step in enumerate(steps):
+            ctx.check_cancelled()
+            ctx.progress(index / len(steps), step)
+            ctx.log(f"window {ref.number}: step {index + 1}/{len(steps)}: {step}")
+            if self.on_step is not None:
+                self.on_step(step)
+            started = time.monotonic()
+            try:
+                outcomes[step] = run_step(step)
+            except (StepFailed, SeatError, SshError, DomainError) as exc:
+                message = getattr(exc, "message", None) or str(exc)
+                text = f"window {ref.number}: step {index + 1} ({step}) failed: {message}"
+                self._record_step(ref.id, step, status="failed", seconds=round(time.monotonic() - started, 3))
+                self._update(ref.id, status="failed", failed_step=step, error=text)
+                raise JobFailed(
+                    text, step, {"timings": timings, "steps": outcomes, "failed_step": step}
+                ) from exc
+            except BaseException as exc:
+                text = f"window {ref.number}: step {index + 1} ({step}) stopped: {type(exc).__name__}: {exc}"
+                self._update(ref.id, status="failed", failed_step=step, error=text)
+                raise
+            timings[step] = round(time.monotonic() - started, 3)
+            self._record_step(ref.id, step, status="done", seconds=timings[step])
+            ctx.log(f"window {ref.number}: step {step}: {outcomes[step]} in {timings[step]:.2f} s")
+        self._update(ref.id, status=final_status, failed_step=None, error=None)
+        return {"timings": timings, "steps": outcomes}
+
+    def _setup(self, ctx: JobContext, ref: WindowRef) -> dict[str, Any]:
+        self._update(ref.id, status="running", failed_step=None, error=None)
+        previous = self._steps(ref.id)
+        seat: dict[str, SeatInfo] = {}
+        binding: dict[str, Binding] = {}
+
+        def run_step(step: str) -> str:
+            if step == "seat":
+                outcome, seat["info"] = self._step_seat(ctx, ref, previous.get("seat"))
+                return outcome
+            if step == "bind":
+                binding["b"] = self._step_bind(ref)
+                return "bound " + ", ".join(self._names(binding["b"]))
+            if step == "configure":
+                return self._step_configure(ctx, ref, seat["info"], binding["b"], previous)
+            return self._step_verify(ctx, ref, binding["b"])
+
+        result = self._run_steps(ctx, ref, STEPS, run_step, "ready")
+        with self.runtime.session_factory() as db:
+            state = db.get(WindowSetupState, ref.id)
+            result["outputs"] = dict(state.outputs or {}) if state else {}
+        return result
+
+    @staticmethod
+    def _names(binding: Binding) -> list[str]:
+        devices = [binding.thin_client, *binding.calling_displays, *binding.peripherals]
+        return [f"{d['name']} ({d['type']})" for d in devices]
+
+    def _step_seat(
+        self, ctx: JobContext, ref: WindowRef, previous: Mapping[str, Any] | None
+    ) -> tuple[str, SeatInfo]:
+        want = digest({"number": ref.number, "name": ref.name})
+        if previous and previous.get("status") == "done" and previous.get("digest") == want:
+            info = self.backend.status(ref.number)
+            if info is not None and all(info.running.get(s) for s in ("gov", "internet")):
+                self._outputs(ref.id, seat=info.as_dict())
+                return "unchanged (desktops running)", info
+            ctx.log(
+                f"window {ref.number}: seat recorded as done but its desktops are not running: re-applying"
+            )
+        info = self.backend.apply(
+            ref.number, ref.name, on_output=lambda line: ctx.log(line.rstrip(), "output")
+        )
+        self._record_step(ref.id, "seat", digest=want)
+        self._outputs(ref.id, seat=info.as_dict())
+        return "applied", info
+
+    def _step_bind(self, ref: WindowRef) -> Binding:
+        settings = self.runtime.settings
+        with self.runtime.session_factory() as db:
+            devices = list(db.scalars(select(Device).where(Device.window_id == ref.id).order_by(Device.id)))
+            by_type: dict[str, list[Device]] = {}
+            for device in devices:
+                by_type.setdefault(device.device_type.slug, []).append(device)
+            thin = by_type.get("thin_client", [])
+            if len(thin) != 1:
+                found = ", ".join(d.name for d in thin) or "none"
+                raise StepFailed(
+                    f"window {ref.number} needs exactly one thin client in the inventory, found {found}; "
+                    "set window_id on the thin client's device (PATCH /api/v1/devices/{id})"
+                )
+
+            def describe(d: Device) -> dict[str, Any]:
+                return {"id": d.id, "name": d.name, "type": d.device_type.slug, "address": d.address}
+
+            hosts = {}
+            for device in [*thin, *by_type.get("calling_display", [])]:
+                try:
+                    hosts[device.id] = playbook_service.inventory_host(db, self.runtime.box, device, settings)
+                except DomainError as exc:
+                    raise StepFailed(exc.message) from exc
+            binding = Binding(
+                describe(thin[0]),
+                [describe(d) for d in by_type.get("calling_display", [])],
+                [describe(d) for t, ds in sorted(by_type.items()) if t not in SSH_ROLES for d in ds],
+                hosts,
+            )
+        self._record_step(ref.id, "bind", digest=digest(binding.public()))
+        self._outputs(ref.id, devices=binding.public())
+        return binding
+
+    def _step_configure(
+        self, ctx: JobContext, ref: WindowRef, seat: SeatInfo, binding: Binding, previous: Mapping[str, Any]
+    ) -> str:
+        consoles = [c.as_playbook_var() for c in seat.consoles]
+        tc = binding.thin_client
+        plans: list[tuple[str, str, list[adapter.InventoryHost], dict[str, Any]]] = []
+        tc_vars = {"hall_window_number": ref.number, "hall_window_name": ref.name, "hall_consoles": consoles}
+        plans.append(("thin_client", "configure:thin_client", [binding.hosts[tc["id"]]], tc_vars))
+        if binding.calling_displays:
+            cd_vars = {
+                "hall_window_number": ref.number,
+                "hall_window_name": ref.name,
+                "hall_window_services": ref.services,
+            }
+            hosts = [binding.hosts[d["id"]] for d in binding.calling_displays]
+            plans.append(("calling_display", "configure:calling_display", hosts, cd_vars))
+
+        todo = []
+        outcome = []
+        for name, key, hosts, variables in plans:
+            want = digest({"vars": variables, "hosts": [(h.name, h.address) for h in hosts]})
+            before = previous.get(key) or {}
+            if before.get("status") == "done" and before.get("digest") == want:
+                outcome.append(f"{name} unchanged")
+                continue
+            todo.append((name, key, hosts, variables, want))
+        if not todo:
+            return "; ".join(outcome)
+
+        def run(item: tuple[str, str, list[adapter.InventoryHost], dict[str, Any], str]) -> str | None:
+            name, key, hosts, variables, want = item
+            playbook = get_playbook(name)
+            result = playbook_service.run_in_job(
+                ctx,
+                playbook,
+                tuple(hosts),
+                extra_vars=variables,
+                settings=self.runtime.settings,
+                runner=self.playbook_runner,
+            )
+            if not result.ok:
+                self._record_step(ref.id, key, status="failed")
+                return playbook_service.failure_message(playbook, result)
+            self._record_step(ref.id, key, status="done", digest=want)
+            return None
+
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            errors = [e for e in pool.map(run, todo) if e]
+        if errors:
+            raise StepFailed("; ".join(errors))
+        return "; ".join([*outcome, *(f"{name} applied" for name, *_ in todo)])
+
+    def _step_verify(self, ctx: JobContext, ref: WindowRef, binding: Binding) -> str:
+        info = self.backend.status(ref.number)
+        if info is None:
+            raise StepFailed(f"window {ref.number}: the hall stack has no seat for this window")
+        stopped = [info.desktops[s] for s in ("gov", "internet") if not info.running.get(s)]
+        if stopped:
+            raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
+        settings = self.runtime.settings
+        problems: list[str] = []
+
+        def check(device: dict[str, Any]) -> str | None:
+            with self.runtime.session_factory() as db:
+                row = db.get(Device, device["id"])
+                if row is None:
+                    return f"{device['name']}: deleted from the inventory"
+                target = target_for(db, self.runtime.box, row, settings)
+            command = "true"
+            if device["type"] == "thin_client":
+                command = f"cat {settings.device_root(device['name'])}{THIN_CLIENT_CONFIG}"
+            try:
+                result = run_command(
+                    target, command, timeout=20, connect_timeout=settings.ssh_connect_timeout_s
+                )
+            except SshError as exc:
+                return exc.message
+            if result.exit_status != 0:
+                return (
+                    f"{device['name']}: '{command}' exited with {result.exit_status}: {result.stderr.strip()}"
+                )
+            if device["type"] == "thin_client":
+                config = yaml.safe_load(result.stdout) or {}
+                have = {
+                    (p.get("network"), p.get("host"), p.get("port")) for p in config.get("profiles") or []
+                }
+                want = {(c.network, c.host, c.port) for c in info.consoles}
+                if not want <= have:
+                    missing = ", ".join(f"{n} {h}:{p}" for n, h, p in sorted(want - have))
+                    return (
+                        f"{device['name']}: thin client config does not name console(s) {missing}; "
+                        "run the setup again to re-apply it"
+                    )
+            return None
+
+        devices = [binding.thin_client, *binding.calling_displays]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.ssh_concurrency, len(devices)))) as pool:
+            problems.extend(p for p in pool.map(check, devices) if p)
+        with self.runtime.session_factory() as db:
+            for device in binding.peripherals:
+                row = db.get(Device, device["id"])
+                if row is not None and row.oper_status == "down":
+                    problems.append(f"{row.name}: down ({row.last_error or 'no answer to polling'})")
+        if problems:
+            raise StepFailed("; ".join(problems))
+        ctx.log(
+            f"window {ref.number}: desktops {', '.join(info.desktops.values())} running; "
+            f"thin client names {', '.join(f'{c.network} {c.host}:{c.port}' for c in info.consoles)}"
+        )
+        return f"desktops running, thin client config in place, {len(devices)} device(s) up"
+
+    # --- the teardown job -----------------------------------------------------------------------------
+
+    def _teardown(self, ctx: JobContext, ref: WindowRef) -> dict[str, Any]:
+        def run_step(step: str) -> str:
+            if step == "unconfigure":
+                binding = self._step_bind_quiet(ref)
+                if binding is None:
+                    return "no thin client bound: nothing to unconfigure"
+                plans = [("thin_client", [binding.hosts[binding.thin_client["id"]]])]
+                if binding.calling_displays:
+                    plans.append(
+                        ("calling_display", [binding.hosts[d["id"]] for d in binding.calling_displays])
+                    )
+                errors = []
+                for name, hosts in plans:
+                    playbook = get_playbook(name)
+                    result = playbook_service.run_in_job(
+                        ctx,
+                        playbook,
+                        tuple(hosts),
+                        extra_vars={"hall_state": "absent", "hall_window_number": ref.number},
+                        settings=self.runtime.settings,
+                        runner=self.playbook_runner,
+                    )
+                    if not result.ok:
+                        errors.append(playbook_service.failure_message(playbook, result))
+                if errors:
+                    raise StepFailed("; ".join(errors))
+                return "thin client and calling display configuration removed"
+            self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
+            return "seat removed"
+
+        result = self._run_steps(ctx, ref, TEARDOWN_STEPS, run_step, "absent")
+        self._update(ref.id, steps={}, outputs={})
+        return result
+
+    def _step_bind_quiet(self, ref: WindowRef) -> Binding | None:
+        try:
+            return self._step_bind(ref)
+        except StepFailed as exc:
+            if "needs exactly one thin client" in exc.message and "found none" in exc.message:
+                return None
+            raise
