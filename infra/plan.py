@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from images.catalog import get_image
-from infra.spec import SIDES, HallSpec, SnapshotPolicySpec, WindowSpec
+from infra.spec import SIDES, HallSpec, WindowSpec
 
 __all__ = [
     "DesktopPlan",
@@ -34,6 +34,7 @@ __all__ = [
     "SeatPlan",
     "plan_hall",
     "plan_seat",
+    "scheduler_policies",
     "seat_resource_names",
     "window_resource",
 ]
@@ -253,17 +254,27 @@ def _machine(
 
 
 def _policy(spec: HallSpec, window: WindowSpec) -> dict[str, Any] | None:
+    """The window's policy as :meth:`vdi.policy.Policy.from_mapping` reads it, backup pool resolved to
+    its libvirt name."""
     policy = window.snapshot_policy
     if policy is None:
         return None
-    resolved = spec.snapshot_policies[policy] if isinstance(policy, str) else policy
-    assert isinstance(resolved, SnapshotPolicySpec)
-    data = resolved.model_dump(mode="json")
-    if resolved.backup_pool is not None:
-        data["backup_pool"] = f"{spec.prefix}-{resolved.backup_pool}"
-    if isinstance(policy, str):
-        data["name"] = policy
+    data = dict(spec.snapshot_policies[policy] if isinstance(policy, str) else policy)
+    if data.get("backup_pool") is not None:
+        data["backup_pool"] = f"{spec.prefix}-{data['backup_pool']}"
     return data
+
+
+def scheduler_policies(spec: HallSpec) -> dict[str, Any]:
+    """The snapshot scheduler's policy file (``hall snapshots scheduler``) for every windowed desktop."""
+    desktops = {}
+    for window in spec.windows:
+        policy = _policy(spec, window)
+        if policy is None:
+            continue
+        for side in SIDES:
+            desktops[f"{spec.prefix}-w{window.number:03d}-{side}"] = policy
+    return {"desktops": desktops}
 
 
 def plan_seat(spec: HallSpec, window: WindowSpec, images: list[ImagePlan] | None = None) -> SeatPlan:

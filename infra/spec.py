@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from images.catalog import CatalogError, load_catalog
+from vdi.policy import Policy, PolicyError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -38,10 +38,10 @@ __all__ = [
     "ImageSpec",
     "Issue",
     "NetworkSpec",
+    "PolicyConfig",
     "PoolSpec",
     "SeatSpec",
     "SettingsSpec",
-    "SnapshotPolicySpec",
     "StorageTierSpec",
     "VmSpec",
     "WindowSpec",
@@ -114,24 +114,10 @@ class ImageSpec(_Strict):
     sha256: str | None = None
 
 
-class SnapshotPolicySpec(_Strict):
-    """When to snapshot a window's desktops and what to keep (applied by the snapshot scheduler)."""
-
-    schedule: str
-    """Cron syntax, e.g. ``0 */2 * * *``."""
-    keep_last: int = Field(default=5, ge=0)
-    keep_daily: int = Field(default=7, ge=0)
-    keep_weekly: int = Field(default=4, ge=0)
-    backup_pool: str | None = None
-    """A pool key (normally the storage tier's); None keeps snapshots only."""
-    quiesce: bool = False
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron schedule (five fields, e.g. '0 */2 * * *')")
-        return value
+PolicyConfig = dict[str, Any]
+"""A snapshot policy as :meth:`vdi.policy.Policy.from_mapping` reads it (snapshot_schedule,
+snapshot_retention, backup_schedule, backup_retention, backup_pool, quiesce, timezone); here
+``backup_pool`` names a key of ``hall:pools`` (normally the storage tier's)."""
 
 
 class DesktopSpec(_Strict):
@@ -159,7 +145,7 @@ class WindowSpec(_Strict):
     name: str = Field(min_length=1, max_length=64)
     host: str | None = None
     seat: SeatSpec
-    snapshot_policy: str | SnapshotPolicySpec | None = None
+    snapshot_policy: str | PolicyConfig | None = None
     """A name in ``hall:snapshot_policies`` or an inline policy."""
 
 
@@ -201,7 +187,7 @@ class HallSpec(_Strict):
     images: dict[str, ImageSpec] = Field(min_length=1)
     app_tier: AppTierSpec = Field(default_factory=AppTierSpec)
     storage_tier: StorageTierSpec
-    snapshot_policies: dict[str, SnapshotPolicySpec] = Field(default_factory=dict)
+    snapshot_policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     windows: list[WindowSpec] = Field(default_factory=list)
     settings: SettingsSpec = Field(default_factory=SettingsSpec)
 
@@ -284,8 +270,8 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
     issues = []
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.endswith("]")))
-        # union members (str | SnapshotPolicySpec) appear as loc parts named after the type: drop them
-        loc = tuple(p for p in loc if p not in ("str", "SnapshotPolicySpec"))
+        # union members (str | dict) appear as loc parts named after the type: drop them
+        loc = tuple(p for p in loc if p not in ("str", "dict[str,any]"))
         message = error["msg"].removeprefix("Value error, ")
         fix = _FIXES.get(error["type"], "correct the value")
         if error["type"] == "extra_forbidden":
@@ -455,14 +441,18 @@ def reference_issues(spec: HallSpec) -> list[Issue]:
                 )
             )
 
-    def check_policy(path: str, policy: SnapshotPolicySpec) -> None:
-        if policy.backup_pool is not None and policy.backup_pool not in spec.pools:
+    def check_policy(path: str, policy: PolicyConfig) -> None:
+        try:
+            Policy.from_mapping(policy, path)
+        except PolicyError as exc:
+            issues.append(Issue(exc.obj, exc.problem, exc.fix or "correct the policy"))
+        pool = policy.get("backup_pool")
+        if pool is not None and pool not in spec.pools:
             issues.append(
                 Issue(
                     f"{path}.backup_pool",
-                    f"pool '{policy.backup_pool}' is not defined in "
-                    f"hall:pools; defined: {_known(spec.pools)}",
-                    "name a defined pool",
+                    f"pool '{pool}' is not defined in hall:pools; defined: {_known(spec.pools)}",
+                    "name a defined pool (normally the storage tier's)",
                 )
             )
 
@@ -568,7 +558,7 @@ def reference_issues(spec: HallSpec) -> list[Issue]:
                     "name a defined policy or give the policy inline",
                 )
             )
-        elif isinstance(window_policy, SnapshotPolicySpec):
+        elif isinstance(window_policy, dict):
             check_policy(f"{path}.snapshot_policy", window_policy)
 
     vm_names: dict[str, str] = {}

@@ -55,10 +55,8 @@ def render_summary(spec: HallSpec, outputs: dict[str, Any], ask_guest: bool = Tr
     seats = outputs.get("seats") or {}
     for key in sorted(seats):
         seat = seats[key]
-        policy = seat.get("snapshot_policy") or {}
-        lines.append(
-            f"  window {seat['window']:>3}  {seat['name']}  [snapshots: {policy.get('schedule', 'none')}]"
-        )
+        schedule = (seat.get("snapshot_policy") or {}).get("snapshot_schedule") or "none"
+        lines.append(f"  window {seat['window']:>3}  {seat['name']}  [snapshots: {schedule}]")
         for side in ("gov", "internet"):
             lines.append(_desktop_line(spec, side, seat[side], ask_guest))
     if not seats:

@@ -163,7 +163,7 @@ def test_demo_exports_seats_with_consoles_and_addresses(mocks: HallMocks, demo_r
     assert seat["internet"]["addresses"] == ["10.218.1.20"]
     assert seat["gov"]["networks"] == ["gov"] and seat["internet"]["networks"] == ["internet"]
     assert seat["snapshot_policy"]["backup_pool"] == "demo-backup"
-    assert seats["004"]["snapshot_policy"]["schedule"] == "30 12 * * 1-5"
+    assert seats["004"]["snapshot_policy"]["snapshot_schedule"] == "30 12 * * 1-5"
     assert exports["storage_tier"]["pool"] == "demo-backup"
     assert exports["storage_tier"]["file_server"]["domain"] == "demo-files"
     assert exports["app_tier"]["queue"]["domain"] == "demo-app-queue"

@@ -120,9 +120,9 @@ BAD_CONFIGS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("two windows with one number", _more_windows, "hall:windows[4].number", "window 2 is already defined"),
     (
         "a schedule that is not cron",
-        _set("hall:snapshot_policies.desktops.schedule", "every two hours"),
-        "hall:snapshot_policies.desktops.schedule",
-        "'every two hours' is not a cron schedule",
+        _set("hall:snapshot_policies.desktops.snapshot_schedule", "every two hours"),
+        "hall:snapshot_policies.desktops.snapshot_schedule",
+        "every two hours",
     ),
     (
         "an unknown snapshot policy",

@@ -61,7 +61,7 @@ def hall_config(prefix: str, octet: int, windows: list[dict[str, Any]]) -> dict[
         "hall:pools": {"desktops": {}, "backup": {}},
         "hall:images": {X86: {"pools": ["desktops"]}},
         "hall:storage_tier": {"pool": "backup"},
-        "hall:snapshot_policies": {"hourly": {"schedule": "0 * * * *", "backup_pool": "backup"}},
+        "hall:snapshot_policies": {"hourly": {"snapshot_schedule": "0 * * * *", "backup_pool": "backup"}},
         "hall:windows": windows,
         "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
     }
