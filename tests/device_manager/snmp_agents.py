@@ -11,7 +11,8 @@ temporary directory, and are stopped by the process handle we hold (never by nam
   SNMPv3 requests (empty context, as our poller sends) are served from one chosen file (``v3_data``).
   snmpsim 1.2 must drop root (``--process-user=nobody``), so when we are root it runs under Debian's
   ``/usr/bin/python3`` (needs ``python3-gdbm``) with the venv's site-packages on ``PYTHONPATH``:
-  the venv's own interpreter may live under ``/root``, which nobody cannot read.
+  the venv's own interpreter may live under ``/root``, which nobody cannot read (and when the venv
+  itself is there too, a world-readable copy of the packages snmpsim needs is made under /tmp).
 
 Pytest fixtures at the bottom (``snmpd_agent``, ``snmpsim_agent``: session-wide, shared;
 ``own_snmpsim``: a private agent a test may stop and restart). Import them into a test module or a
@@ -184,6 +185,41 @@ class SnmpdAgent(_Agent):
         return command, env
 
 
+# What snmpsim imports from the venv (found with sys.modules after starting one).
+SIMULATOR_PACKAGES = (
+    "snmpsim", "pysnmp", "pyasn1", "pysmi", "cryptography", "cffi", "certifi", "_cffi_backend",
+)
+
+
+def _others_can_read(path: Path) -> bool:
+    """Whether a user with no special rights (nobody) can enter every directory down to ``path``."""
+    return all(os.stat(p).st_mode & 0o005 == 0o005 for p in (path, *path.parents))
+
+
+def _simulator_site_packages(force_copy: bool = False) -> Path:
+    """The venv's site-packages if nobody can read it, else a world-readable copy of what snmpsim
+    needs (a checkout under /root, say), made once under the temp directory."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    if _others_can_read(site) and not force_copy:
+        return site
+    copy = Path(tempfile.gettempdir()) / f"hallcloud-snmpsim-site-{os.stat(site).st_ino}"
+    if not (copy / ".complete").exists():
+        staging = Path(tempfile.mkdtemp(prefix="hallcloud-snmpsim-site-"))
+        for entry in site.iterdir():
+            if entry.name in SIMULATOR_PACKAGES and entry.is_dir():
+                shutil.copytree(entry, staging / entry.name)
+            elif entry.is_file() and entry.name.split(".")[0] in SIMULATOR_PACKAGES:
+                shutil.copy2(entry, staging / entry.name)
+        for path in (staging, *staging.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (staging / ".complete").touch()
+        try:
+            staging.rename(copy)
+        except OSError:  # made meanwhile by another run
+            shutil.rmtree(staging, ignore_errors=True)
+    return copy
+
+
 def _simulator_python() -> tuple[str, dict[str, str]]:
     """Interpreter and environment for snmpsim (see the module docstring for why)."""
     env = dict(os.environ)
@@ -192,7 +228,7 @@ def _simulator_python() -> tuple[str, dict[str, str]]:
     if not Path(SYSTEM_PYTHON).exists():
         raise RuntimeError(
             "snmpsim must drop root and needs /usr/bin/python3 (apt-get install python3 python3-gdbm)")
-    env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
+    env["PYTHONPATH"] = str(_simulator_site_packages())
     return SYSTEM_PYTHON, env
 
 
