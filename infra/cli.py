@@ -111,3 +111,18 @@ def summary(ctx: click.Context, no_guest: bool) -> None:
             f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack up`"
         )
     click.echo(render_summary(hall.spec(), hall.outputs(), ask_guest=not no_guest))
+
+
+@stack.command()
+@click.pass_context
+def policies(ctx: click.Context) -> None:
+    """Print the snapshot scheduler's policy file for the stack's desktops (YAML)."""
+    import yaml
+
+    from infra.plan import scheduler_policies
+
+    spec = _hall(ctx).spec()
+    data = scheduler_policies(spec)
+    if len(spec.hosts) == 1:
+        data = {"uri": next(iter(spec.hosts.values())).uri, **data}
+    click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), nl=False)

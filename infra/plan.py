@@ -18,6 +18,7 @@ file server        ``p-<name>``                    ``storage-tier-<name>`` (+ ``
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,7 +274,7 @@ def scheduler_policies(spec: HallSpec) -> dict[str, Any]:
         if policy is None:
             continue
         for side in SIDES:
-            desktops[f"{spec.prefix}-w{window.number:03d}-{side}"] = policy
+            desktops[f"{spec.prefix}-w{window.number:03d}-{side}"] = copy.deepcopy(policy)
     return {"desktops": desktops}
 
 

@@ -235,3 +235,16 @@ def test_hall_stack_command_is_mounted_and_refuses_a_bad_config(
     assert result.exit_code != 0
     assert "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog" in result.output
     assert not (tmp_path / "state" / "pulumi").exists()  # refused before anything was touched
+
+
+def test_scheduler_policies_of_the_demo_are_valid_vdi_policies(demo_raw: dict[str, Any]) -> None:
+    from infra.plan import scheduler_policies
+    from vdi.policy import Policy
+
+    data = scheduler_policies(load_spec(demo_raw))
+    assert sorted(data["desktops"]) == [
+        f"demo-w00{n}-{side}" for n in range(1, 5) for side in ("gov", "internet")
+    ]
+    first = Policy.from_mapping(data["desktops"]["demo-w001-gov"], "demo-w001-gov")
+    assert first.backup_pool == "demo-backup" and first.snapshot_schedule == "0 */2 * * *"
+    assert Policy.from_mapping(data["desktops"]["demo-w004-internet"]).snapshot_schedule == "30 12 * * 1-5"
