@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_manager.core.ratelimit import TokenBuckets, retry_after_header
@@ -148,8 +149,6 @@ class AuditMiddleware:
             await self.app(scope, receive, capture)
         finally:
             if not state.get("audit_recorded"):
-                import anyio.to_thread
-
                 await anyio.to_thread.run_sync(
                     lambda: audit.record(
                         self.session_factory,

@@ -22,7 +22,7 @@ from device_manager.db.models import Area, CredentialProfile, Device, Site, Wind
 from device_manager.errors import Invalid
 from device_manager.schemas.common import ManagementAddress, Name, Port, Slug, Tags
 from device_manager.schemas.inventory import DeviceStatus, ImportReport, ImportRowReport
-from device_manager.services.inventory import _resolve_device
+from device_manager.services.inventory import resolve_device
 
 ImportFormat = Literal["csv", "yaml"]
 MAX_ROWS = 5000
@@ -119,7 +119,7 @@ def _build(
         if cred_id is None:
             errors[column] = [f"no credential profile named '{cred_name}'"]
         creds[field] = cred_id
-    invalid, conflicts, dtype = _resolve_device(
+    invalid, conflicts, dtype = resolve_device(
         db,
         principal,
         site_id=site.id,

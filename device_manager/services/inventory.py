@@ -265,7 +265,7 @@ def get_device(db: Session, principal: Principal, device_id: int) -> Device:
     return device
 
 
-def _resolve_device(
+def resolve_device(
     db: Session,
     principal: Principal,
     *,
@@ -314,7 +314,7 @@ def _resolve_device(
 
 
 def create_device(db: Session, principal: Principal, payload: DeviceCreate) -> Device:
-    invalid, conflicts, dtype = _resolve_device(
+    invalid, conflicts, dtype = resolve_device(
         db,
         principal,
         site_id=payload.site_id,
@@ -338,7 +338,7 @@ def create_device(db: Session, principal: Principal, payload: DeviceCreate) -> D
 def update_device(db: Session, principal: Principal, device: Device, payload: DeviceUpdate) -> Device:
     given = payload.model_fields_set
     merged = {f: getattr(payload, f) if f in given else getattr(device, f) for f in CREDENTIAL_KINDS}
-    invalid, conflicts, dtype = _resolve_device(
+    invalid, conflicts, dtype = resolve_device(
         db,
         principal,
         site_id=device.site_id,

@@ -22,7 +22,7 @@ from device_manager.services import imports, inventory, polling
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
-IMPORT_TYPES = {
+IMPORT_TYPES: dict[str, imports.ImportFormat] = {
     "text/csv": "csv",
     "application/csv": "csv",
     "application/yaml": "yaml",
@@ -101,7 +101,7 @@ async def import_devices(
     ssh_credential,status,tags,description]) or YAML (a list of the same keys). All-or-nothing unless
     ``partial=true``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fmt = format_ or IMPORT_TYPES.get(content_type)
+    fmt: imports.ImportFormat | None = format_ or IMPORT_TYPES.get(content_type)
     if fmt is None:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -114,7 +114,7 @@ async def import_devices(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the import must be UTF-8 text") from None
 
     def run() -> ImportReport:
-        report = imports.import_devices(db, principal, text, fmt, partial)  # type: ignore[arg-type]
+        report = imports.import_devices(db, principal, text, fmt, partial)
         if report.committed:
             db.commit()
         else:
