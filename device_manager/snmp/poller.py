@@ -4,7 +4,9 @@ Each poll is a short conversation of GETBULK requests: the first carries every s
 a non-repeater (GETNEXT of the scalar's parent returns the ``.0`` instance) plus every table column as a
 repeater; later requests continue only the columns that have not left their table yet. A device with
 small tables is polled in one round trip. ``max-repetitions`` adapts per device to the table sizes seen
-on the previous poll, so short tables do not drag back pages of unrelated OIDs.
+on the previous poll (rows + 1, the one past the end closing the walk), and when a device's tables
+differ much in length (a printer's 6 supplies and 1 printer row) they are split over two concurrent
+GETBULKs, so short tables do not drag back pages of unrelated OIDs.
 
 Transports, for speed (see ARCHITECTURE.md):
 
@@ -69,6 +71,38 @@ _AUTH_ERRORS: tuple[type[errind.ErrorIndication], ...] = (
 _PDU_AUTH_ERRORS = {6: "noAccess", 16: "authorizationError"}
 _RECEIVE_BUFFER = 8 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 _MAX_ROUNDS = 40  # GETBULK requests per device and poll; bounds a misbehaving agent
+# What one more request costs, in var-binds' worth of CPU (encode, decode; USM and AES for v3). Used to
+# decide whether to split a device's tables over two GETBULKs of different max-repetitions.
+_V2C_MESSAGE_COST = 10
+_V3_MESSAGE_COST = 60
+
+
+def _group_columns(
+    columns: Sequence[tuple[str, str, univ.ObjectIdentifier]], rows: dict[str, int] | None,
+    default_max_rep: int, message_cost: int,
+) -> list[tuple[list[tuple[str, str, univ.ObjectIdentifier]], int]]:
+    """Columns per GETBULK and its max-repetitions. A GETBULK fetches max-repetitions rows of *every*
+    column, so a long table (supplies) makes short ones (alerts) drag back unrelated OIDs. Knowing each
+    table's rows from the last poll, split the tables in two requests when that saves more var-binds
+    than the extra message costs. Rows + 1: the one past the end tells the walk the table ended."""
+    if not columns or rows is None:
+        return [(list(columns), default_max_rep)]
+    by_table: dict[str, list[tuple[str, str, univ.ObjectIdentifier]]] = {}
+    for column in columns:
+        by_table.setdefault(column[0], []).append(column)
+    need = {t: max(1, min(default_max_rep, rows.get(t, 0) + 1)) for t in by_table}
+    ordered = sorted(by_table, key=lambda t: need[t])
+
+    def cost(tables: list[str]) -> int:
+        return sum(len(by_table[t]) for t in tables) * max(need[t] for t in tables) + message_cost
+
+    best = (cost(ordered), len(ordered))
+    for split in range(1, len(ordered)):
+        best = min(best, (cost(ordered[:split]) + cost(ordered[split:]), split))
+    parts = [ordered[:best[1]], ordered[best[1]:]] if best[1] < len(ordered) else [ordered]
+    # the largest group first: it also carries the scalars
+    parts.sort(key=lambda tables: -sum(len(by_table[t]) for t in tables))
+    return [([c for t in part for c in by_table[t]], max(need[t] for t in part)) for part in parts]
 
 
 @dataclass
@@ -271,7 +305,8 @@ class Poller:
         self._v3_route: dict[tuple[SnmpV3, str, int, float, int], tuple[v3.SnmpEngine, str]] = {}
         self._lcd = CommandGeneratorLcdConfigurator()
         self._bulk = rfc3413_cmdgen.BulkCommandGeneratorSingleRun()
-        self._learned_rows: dict[int, int] = {}  # device_id -> rows of the longest table last time
+        # device_id -> (device type, rows per table) seen on the last poll
+        self._learned_rows: dict[int, tuple[str, dict[str, int]]] = {}
         self._transports: list[udp.UdpAsyncioTransport] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -328,26 +363,37 @@ class Poller:
         except _Failure as failure:
             return PollResult(target.device_id, failure.status, duration_s=time.perf_counter() - started,
                               error=str(failure))
-        self._learned_rows[target.device_id] = rows
+        self._learned_rows[target.device_id] = (target.device_type, rows)
         decoded = decode(profile, raw)
         status: Status = "degraded" if decoded.problems else "up"
         return PollResult(target.device_id, status, decoded.metrics, decoded.facts, decoded.problems,
                           time.perf_counter() - started, None, count)
 
-    async def _fetch(self, target: PollTarget, profile: PollProfile, plan: _Plan) -> tuple[Raw, int, int]:
-        raw = Raw()
-        count = 0
+    async def _fetch(self, target: PollTarget, profile: PollProfile, plan: _Plan
+                     ) -> tuple[Raw, int, dict[str, int]]:
         learned = self._learned_rows.get(target.device_id)
-        max_rep = profile.max_repetitions
-        if learned is not None:
-            max_rep = max(2, min(max_rep, learned + 1))
-        # Column state: (table, column, base oid, base length, last oid requested from).
-        active = [(t, c, oid, len(oid), oid) for t, c, oid in plan.columns]
-        non_repeaters = len(plan.scalar_requests)
-        request: list[tuple[univ.ObjectIdentifier, univ.Null]] = list(plan.scalar_requests)
-        request += [(oid, univ.Null("")) for *_, oid in active]
-        longest = 0
+        rows = learned[1] if learned is not None and learned[0] == target.device_type else None
+        message_cost = _V3_MESSAGE_COST if isinstance(target.credential, SnmpV3) else _V2C_MESSAGE_COST
+        groups = _group_columns(plan.columns, rows, profile.max_repetitions, message_cost)
+        raw = Raw()
         rows_by_table: dict[str, set[str]] = {}
+        counts = await asyncio.gather(*(
+            self._walk(target, plan, with_scalars=index == 0, columns=columns, max_rep=max_rep, raw=raw,
+                       rows_by_table=rows_by_table)
+            for index, (columns, max_rep) in enumerate(groups)
+        ))
+        return raw, sum(counts), {table: len(indices) for table, indices in rows_by_table.items()}
+
+    async def _walk(self, target: PollTarget, plan: _Plan, *, with_scalars: bool,
+                    columns: Sequence[tuple[str, str, univ.ObjectIdentifier]], max_rep: int, raw: Raw,
+                    rows_by_table: dict[str, set[str]]) -> int:
+        """GETBULK conversation for some columns (and the scalars); fills ``raw``, returns values."""
+        count = 0
+        # Column state: (table, column, base oid, base length, last oid requested from).
+        active = [(t, c, oid, len(oid), oid) for t, c, oid in columns]
+        non_repeaters = len(plan.scalar_requests) if with_scalars else 0
+        request: list[tuple[univ.ObjectIdentifier, univ.Null]] = list(plan.scalar_requests[:non_repeaters])
+        request += [(oid, univ.Null("")) for *_, oid in active]
         for _round in range(_MAX_ROUNDS):
             if not active and not non_repeaters:
                 break
@@ -394,9 +440,7 @@ class Poller:
             active = still
             non_repeaters = 0
             request = [(last, univ.Null("")) for *_, last in active]
-        for indices in rows_by_table.values():
-            longest = max(longest, len(indices))
-        return raw, count, longest
+        return count
 
     async def _bulk_request(
         self, target: PollTarget, non_repeaters: int, max_rep: int,
