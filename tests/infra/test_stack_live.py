@@ -206,3 +206,29 @@ def test_destroy_leaves_nothing(live: Live) -> None:
 def test_spec_round_trip_of_the_live_config(live: Live) -> None:
     assert load_spec(live.hall.spec().to_config()) == live.hall.spec()
     assert Path(live.hall.config_file).exists()
+
+
+def test_the_engine_refuses_an_invalid_hall_before_creating_anything(tmp_path: Path) -> None:
+    import yaml
+    from pulumi import automation as auto
+
+    prefix = f"hc-p-{secrets.token_hex(3)}"
+    raw = hall_config(prefix, 199, [window(1)])
+    hall = HallStack("bad", tmp_path)
+    spec = hall.write_config(raw)
+    # edit the stack's config behind write_config's back, as an operator editing the file would
+    raw["hall:windows"][0]["seat"]["internet"]["network"] = "gov"
+    raw["hall:windows"][0]["seat"]["gov"]["image"] = "uos-21"
+    document = yaml.safe_load(hall.config_file.read_text())
+    document["config"] = raw
+    hall.config_file.write_text(yaml.safe_dump(document, allow_unicode=True))
+    with pytest.raises(auto.CommandError) as caught:
+        hall.preview()
+    message = str(caught.value)
+    assert "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog" in message
+    assert (
+        "hall:windows[0].seat.internet.network: both desktops of window 1 would be on network 'gov'"
+        in message
+    )
+    assert "Traceback" not in message  # a clean error for people, not a stack trace
+    assert not leftovers(spec)
