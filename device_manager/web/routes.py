@@ -396,6 +396,10 @@ async def open_console(request: Request, seat: SeatGrant, role: str) -> JSONResp
         with connection(seat.uri) as conn:
             ticket = issue_ticket(conn, desktop, ttl_s=CONSOLE_TICKET_TTL_S, protocol="vnc")
         proxy = proxies.open(f"seat {seat.name} {role}", ticket.host, ticket.port)
+        audit.record(request.app.state.session_factory, principal=None, action="console.open",
+                     path=f"POST {request.url.path}", status_code=200,
+                     client=request.client.host if request.client else "",
+                     detail=f"seat {seat.name} {role} desktop {desktop}")  # never the password
         return {"role": role, "desktop": desktop, "port": proxy.port, "path": proxy.path,
                 "password": ticket.password, "expires_in": CONSOLE_TICKET_TTL_S}
 
@@ -403,8 +407,4 @@ async def open_console(request: Request, seat: SeatGrant, role: str) -> JSONResp
         data = await run_in_threadpool(open_)
     except (VdiError, ProxyError) as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    audit.record(request.app.state.session_factory, principal=None, action="console.open",
-                 path=f"POST {request.url.path}", status_code=200,
-                 client=request.client.host if request.client else "",
-                 detail=f"seat {seat.name} {role} desktop {desktop}")
     return JSONResponse(data, headers=NO_STORE)

@@ -29,7 +29,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 WEBSOCKIFY = "websockify"
-READY_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 30.0
 
 
 class ProxyError(Exception):

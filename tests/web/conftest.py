@@ -23,6 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SECRET_KEY = "web-test-pepper-0123456789abcdef"
+TIMEOUT_MS = 90_000
 
 
 def free_tcp_port() -> int:
@@ -93,6 +94,10 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     for live in started:
         live.server.should_exit = True
         live.thread.join(timeout=15)
+        poller = getattr(live.app.state.polling, "poller", None)
+        close = getattr(poller, "close", None)
+        if close is not None:  # the app does not close the SNMP poller's sockets on shutdown
+            close()
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +115,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)  # generous: the test machine is shared and often loaded
     pg = context.new_page()
+    pg.on("pageerror", lambda error: print("page error:", error))
     try:
         yield pg
     finally:

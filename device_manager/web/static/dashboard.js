@@ -265,8 +265,13 @@ async function follow() {
 
 async function signIn(value) {
   sessionStorage.setItem("hallcloud.token", value);
-  const r = await fetch("/ui/api/overview", { headers: { Authorization: `Bearer ${value}` } });
-  if (!r.ok) { sessionStorage.removeItem("hallcloud.token"); $("#login-error").hidden = false; return; }
+  let r;
+  for (let attempt = 0; ; attempt++) {  // a busy server (5xx, network) is retried; only 401/403 mean "bad token"
+    try { r = await fetch("/ui/api/overview", { headers: { Authorization: `Bearer ${value}` } }); } catch { r = null; }
+    if ((r && (r.ok || r.status === 401 || r.status === 403)) || attempt >= 10) break;
+    await new Promise((done) => setTimeout(done, 1000));
+  }
+  if (!r || !r.ok) { sessionStorage.removeItem("hallcloud.token"); $("#login-error").hidden = false; return; }
   state.overview = await r.json();
   $("#nav").hidden = false; $("#live").hidden = false; $("#logout").hidden = false;
   $("#me").textContent = `${state.overview.me.name} (${state.overview.me.role})`;
