@@ -98,6 +98,12 @@ def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(h
     assert "综合受理" in tile.inner_text() and "瘦客户端 tc-w1" in tile.inner_text()
     assert tile.locator("li[data-desktop=gov] .st").get_attribute("data-s") == "missing"
     page.screenshot(path=str(artifacts_dir / "dashboard-map-ok.png"), full_page=True)
+    with page.expect_popup() as opened:  # IT staff open the window's seat page with a fresh seat token
+        tile.locator("button.open-seat").click()
+    seat_page = opened.value
+    seat_page.wait_for_selector("#pane-gov")  # the seat page itself, not the token form
+    assert seat_page.url.endswith("/seat/w1")  # the token left the address bar
+    seat_page.close()
 
     page.evaluate("window.__noReload = true")
     stopped = time.monotonic()

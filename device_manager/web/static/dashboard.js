@@ -29,6 +29,7 @@ function el(tag, attrs = {}, ...children) {
 
 const badge = (s) => el("span", { class: "st", dataset: { s } }, t(`state.${s}`) === `state.${s}` ? s : t(`state.${s}`));
 const typeName = (slug) => (t(`type.${slug}`) === `type.${slug}` ? slug : t(`type.${slug}`));
+const label = (prefix, key) => (t(`${prefix}.${key}`) === `${prefix}.${key}` ? key : t(`${prefix}.${key}`));
 const when = (iso) => (iso ? new Date(iso).toLocaleString(currentLanguage()) : "—");
 
 // ---- status rules: what colour a tile gets --------------------------------------------------------
@@ -72,6 +73,9 @@ function windowTile(site, w) {
   let status = devices.length || seat ? "ok" : "unknown";
   const rows = [];
   if (seat) {
+    const canOpen = ["it_staff", "admin"].includes(o.me.role);
+    rows.push(el("li", { class: "seat-row" }, el("span", {}, `${t("map.seat")} ${seat.name}`),
+      canOpen ? el("button", { class: "open-seat", onclick: () => openSeat(seat.name) }, t("map.open_seat")) : ""));
     for (const role of ["gov", "internet"]) {
       const st = seat.states[role] || "unknown";
       status = worst(status, desktopStatus(st));
@@ -85,6 +89,14 @@ function windowTile(site, w) {
   }
   return el("article", { class: "tile", id: `tile-window-${w.id}`, dataset: { status } },
     el("h4", {}, `${t("map.window")} ${w.number} · ${w.name}`), el("ul", {}, rows));
+}
+
+async function openSeat(name) {
+  // a short-lived seat token for IT staff helping at the window; the token travels in the URL fragment
+  const popup = window.open("about:blank", `seat-${name}`);
+  const issued = await api(`/ui/api/seats/${encodeURIComponent(name)}/token`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ttl_hours: 1 }) });
+  popup.location = issued.url;
 }
 
 function deviceTile(d) {
@@ -156,7 +168,7 @@ function renderAlerts() {
   const names = Object.fromEntries(o.devices.map((d) => [d.id, d.name]));
   const rows = o.alerts.map((a) => el("tr", { id: `alert-${a.id}`, dataset: { status: a.status, device: a.device_id } },
     el("td", {}, el("a", { href: `#/devices/${a.device_id}` }, names[a.device_id] || a.device_id)),
-    el("td", {}, a.kind), el("td", {}, a.severity), el("td", {}, a.message), el("td", {}, when(a.opened_at)),
+    el("td", {}, label("kind", a.kind)), el("td", {}, label("severity", a.severity)), el("td", {}, a.message), el("td", {}, when(a.opened_at)),
     el("td", { class: "alert-status" }, t(`alerts.${a.status}`)),
     el("td", {}, a.status === "firing" ? el("button", { class: "ack", onclick: () => acknowledge(a.id) }, t("alerts.ack")) : "")));
   return el("div", {}, el("h2", {}, t("alerts.active")),
