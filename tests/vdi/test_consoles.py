@@ -160,7 +160,7 @@ def test_vnc_ticket_logs_in_and_sees_the_guest_screen(desktops, live_conn, tmp_p
     assert share(received, COLOURS["blue"][1]) > 0.8  # the painted desktop, not a black screen
     diff = differing_pixels(received, expected)
     assert diff / (720 * 400) < 0.01, f"{diff} pixels differ from virDomainScreenshot"
-    print(f"ticket issued in {issue_ms:.0f} ms")
+    print(f"ticket issued in {issue_ms:.0f} ms; {diff} pixels differ from virDomainScreenshot")
 
 
 @pytest.mark.integration

@@ -156,4 +156,6 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.locator("#tab-gov").inner_text().startswith("Gov extranet")
     page.screenshot(path=str(artifacts_dir / "seat-page-internet-en.png"))
-    print(f"both consoles connected {connected_s:.1f} s after opening the page")
+    diffs = {role: differing_share(received[role], expected[role]) for role in received}
+    print(f"both consoles connected {connected_s:.1f} s after opening the page; pixels differing from "
+          f"virDomainScreenshot: gov {diffs['gov']:.4%}, internet {diffs['internet']:.4%}")
