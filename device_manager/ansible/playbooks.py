@@ -44,7 +44,7 @@ CATALOG: dict[str, Playbook] = {
             "thin client: two connection profiles (one per seat desktop), local switch hotkey, kiosk, "
             "auto-reconnect",
             ("thin_client",),
-            ("common", "thin_client"),
+            ("thin_client",),
             (
                 "hall_window_number",
                 "hall_window_name",
@@ -62,7 +62,7 @@ CATALOG: dict[str, Playbook] = {
             "calling_display.yml",
             "calling display: window number and text",
             ("calling_display",),
-            ("common", "calling_display"),
+            ("calling_display",),
             (
                 "hall_window_number",
                 "hall_window_name",

@@ -61,7 +61,7 @@ async def test_thin_client_calling_display_and_hardening(ops_api, hosts, client_
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["changed"] and done["progress"] == 1.0
     log = await ops_api.log(done["id"])
-    assert any(line.startswith("TASK Seat configuration") for line in log)
+    assert any(line.startswith("TASK Seat files") for line in log)
     config = yaml.safe_load(await fetch(ops_api, tc))
     assert [(p["network"], p["host"], p["port"]) for p in config["profiles"]] == [
         ("gov", "192.0.2.10", 5911),
