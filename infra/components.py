@@ -7,7 +7,7 @@ every decision (names, sizes, which network) was made there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -220,8 +220,6 @@ def check_seat_isolation(seat: SeatPlan) -> None:
 
 
 def _rename(plan: DesktopPlan, resource: str) -> DesktopPlan:
-    from dataclasses import replace
-
     return replace(plan, resource=resource)
 
 
