@@ -276,7 +276,7 @@ def list_backups(conn: libvirt.virConnect, pool_name: str, desktop: str | None =
                 problem = f"manifest unreadable ({type(exc).__name__}): an interrupted backup"
                 manifest = None
         else:
-            problem = "no manifest: an interrupted backup (never restorable)"
+            problem = "no manifest: in progress or interrupted (not restorable)"
         out.append(BackupEntry(bid, desktop_of(bid), problem is None, manifest, sorted(vols), problem))
     return sorted(out, key=lambda e: e.id)
 
