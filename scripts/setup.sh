@@ -26,7 +26,7 @@ MAIN_PKGS=(
     dnsmasq-base iptables nftables pkg-config gcc python3-dev
     snmpd snmp snmptrapd openssh-server openssh-client postgresql
     busybox-static cpio e2fsprogs libxml2-utils python3-gdbm novnc websockify
-    chromium chromium-driver xz-utils zstd iproute2 iputils-ping kmod genisoimage curl
+    chromium chromium-driver fonts-wqy-microhei xz-utils zstd iproute2 iputils-ping kmod genisoimage curl
 )
 BPO_LIST=/etc/apt/sources.list.d/hallcloud-backports.sources
 
