@@ -18,7 +18,14 @@ from device_manager.core.secrets import generate_master_key
 from device_manager.core.security import issue_token
 from device_manager.jobs.runtime import OpsSettings, ops_runtime
 from device_manager.main import create_app
-from tests.device_manager.conftest import SECRET_KEY, sqlite_template  # noqa: F401 - fixture
+from tests.device_manager.conftest import (  # noqa: F401 - fixtures
+    SECRET_KEY,
+    backend,
+    db_url,
+    postgres_server,
+    postgres_template,
+    sqlite_template,
+)
 from tests.ops.hosts import HostFactory, SshHost, new_client_key
 
 API = "/api/v1"
@@ -99,20 +106,32 @@ class OpsApi:
 def ops_settings(tmp_path: Path) -> OpsSettings:
     return OpsSettings(
         device_root_template=str(tmp_path / "roots" / "{device}"),
-        ssh_connect_timeout_s=5, ansible_python_interpreter="/usr/bin/python3",
+        ssh_connect_timeout_s=5,
+        ansible_python_interpreter="/usr/bin/python3",
         ansible_timeout_s=5,
         job_workers=4,
     )
 
 
 @pytest.fixture
-async def ops_api(sqlite_template: Path, tmp_path: Path, ops_settings: OpsSettings) -> AsyncIterator[OpsApi]:  # noqa: F811
-    db_path = tmp_path / "device_manager.db"
-    shutil.copyfile(sqlite_template, db_path)
+def ops_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite, unless the test is parametrized over ``backend`` (then also a real PostgreSQL)."""
+    chosen = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
+    if chosen == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        db_path = tmp_path / "device_manager.db"
+        shutil.copyfile(template, db_path)
+        yield f"sqlite:///{db_path}"
+        return
+    yield request.getfixturevalue("db_url")
+
+
+@pytest.fixture
+async def ops_api(ops_db_url: str, tmp_path: Path, ops_settings: OpsSettings) -> AsyncIterator[OpsApi]:
     settings = Settings(
         environment="test",
         data_dir=tmp_path,
-        database_url=f"sqlite:///{db_path}",
+        database_url=ops_db_url,
         secret_key=SECRET_KEY,
         master_key=generate_master_key(),
         polling_enabled=False,

@@ -108,7 +108,10 @@ class SshHost:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 # a device's own environment, not this test process's (virtualenv, pyenv shims)
-                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},  # noqa: E501
+                env={
+                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "LANG": "C.UTF-8",
+                },
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

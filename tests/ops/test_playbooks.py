@@ -3,6 +3,7 @@ SSH; check mode changes nothing; host key checking is on; keys live only in the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -195,3 +196,21 @@ def test_adapter_checks_host_keys_and_removes_keys(hosts, client_key, tmp_path):
     accepted = adapter.run(request(real), on_event, work_dir=tmp_path)
     assert accepted.ok and accepted.hosts["cd"].unreachable == 0
     assert list(tmp_path.glob("hallcloud-ansible-*")) == []
+
+
+async def test_a_playbook_run_can_be_cancelled(ops_api, hosts, client_key):
+    hall = await make_hall(ops_api, {"kiosk": hosts["kiosk"]}, client_key[0], slug="cancel-hall")
+    kiosk = hall.devices["kiosk"]
+    job = (
+        await ops_api.post(
+            "jobs/playbooks/kiosk", expect=202, device_ids=[kiosk["id"]], check=False, variables={}
+        )
+    ).json()
+    for _ in range(600):  # wait for the first task to start, then cancel in the middle of the run
+        if any(line.startswith("TASK ") for line in await ops_api.log(job["job_id"])):
+            break
+        await asyncio.sleep(0.05)
+    await ops_api.post(f"jobs/{job['job_id']}/cancel", expect=202)
+    done = await ops_api.wait_job(job["job_id"], timeout=120)
+    assert done["status"] == "cancelled", (done["status"], done["error"])
+    assert done["finished_at"] is not None

@@ -20,7 +20,7 @@ from tests.ops.conftest import make_hall
 pytestmark = pytest.mark.integration
 
 
-async def test_unknown_host_key_is_refused_until_trusted(ops_api, hosts, client_key):
+async def test_unknown_host_key_is_refused_until_trusted(backend, ops_api, hosts, client_key):
     hall = await make_hall(ops_api, {"kiosk": hosts["kiosk"]}, client_key[0], trust=False)
     kiosk = hall.devices["kiosk"]
     job = (await ops_api.post("ssh/operations/disk_usage", expect=202, device_ids=[kiosk["id"]])).json()
@@ -54,7 +54,7 @@ async def test_unknown_host_key_is_refused_until_trusted(ops_api, hosts, client_
         connect(target, 5)
 
 
-async def test_changed_host_key_is_refused_and_alerted(ops_api, host_factory, client_key):
+async def test_changed_host_key_is_refused_and_alerted(backend, ops_api, host_factory, client_key):
     host = host_factory.create("kiosk")  # its own device: this test changes its key
     hall = await make_hall(ops_api, {"kiosk": host}, client_key[0], slug="south-hall")
     device = hall.devices["kiosk"]
@@ -99,7 +99,7 @@ async def test_changed_host_key_is_refused_and_alerted(ops_api, host_factory, cl
         connect(SshTarget("kiosk", host.address, "root", client_key[0], (other_key,)), 5)
 
 
-async def test_catalog_roles_and_admin_commands_are_audited(ops_api, hosts, client_key):
+async def test_catalog_roles_and_admin_commands_are_audited(backend, ops_api, hosts, client_key):
     hall = await make_hall(ops_api, {"calling_display": hosts["calling_display"]}, client_key[0])
     device = hall.devices["calling_display"]
     catalog = (await ops_api.get("ssh/operations", role="viewer", device_type="calling_display")).json()
@@ -162,7 +162,7 @@ async def test_catalog_roles_and_admin_commands_are_audited(ops_api, hosts, clie
     assert "PRIVATE KEY" not in stored
 
 
-async def test_timeout_cancel_and_live_stream(ops_api, hosts, client_key):
+async def test_timeout_cancel_and_live_stream(backend, ops_api, hosts, client_key):
     hall = await make_hall(ops_api, {"thin_client": hosts["thin_client"]}, client_key[0])
     device = hall.devices["thin_client"]
     slow = (
@@ -216,7 +216,7 @@ async def test_timeout_cancel_and_live_stream(ops_api, hosts, client_key):
     }
 
 
-async def test_concurrency_is_bounded(ops_api, hosts, client_key, ops_settings):
+async def test_concurrency_is_bounded(backend, ops_api, hosts, client_key, ops_settings):
     hall = await make_hall(ops_api, hosts, client_key[0])
     runtime = ops_runtime(ops_api.app.state)
     with runtime.session_factory() as db:

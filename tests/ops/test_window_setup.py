@@ -77,7 +77,7 @@ async def setup(api, number, expect="succeeded"):
 
 
 async def test_setup_is_idempotent_and_services_change_reruns_only_the_display(
-    ops_api, hosts, client_key, seats
+    backend, ops_api, hosts, client_key, seats
 ):
     hall = await make_hall(
         ops_api, {r: hosts[r] for r in ("thin_client", "calling_display")}, client_key[0], number=12
