@@ -18,7 +18,8 @@ fi
 # --- Debian packages -----------------------------------------------------------------------------
 # libvirt >= 11 and QEMU >= 10 (loongarch64 guests, external snapshot revert) come from backports.
 BACKPORTS_PKGS=(
-    libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-storage libvirt-daemon-config-network libvirt-clients
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-storage libvirt-daemon-driver-nwfilter
+    libvirt-daemon-config-network libvirt-clients
     libvirt-dev qemu-system-x86 qemu-system-arm qemu-system-misc qemu-utils
     qemu-system-modules-spice ovmf qemu-efi-aarch64
 )
