@@ -69,6 +69,9 @@ def machine(
         lambda values: dict(zip(BOOT_FIELDS, values, strict=True))
     )
     nets = pulumi.Output.all(*(networks[(plan.host, key)].name for key in plan.network_keys))
+    filters = None
+    if plan.filtered:
+        filters = pulumi.Output.all(*(networks[(plan.host, key)].filter for key in plan.network_keys))
     domain = Domain(
         plan.resource,
         host=plan.host,
@@ -77,6 +80,7 @@ def machine(
         pool=disk.pool,
         disk=disk.name,
         networks=nets.apply(list),
+        filters=filters.apply(list) if filters is not None else None,
         memory_mib=plan.memory_mib,
         vcpus=plan.vcpus,
         boot=boot,
@@ -134,6 +138,8 @@ class HallNetworks(pulumi.ComponentResource):
                 prefix=plan.prefix,
                 dhcp_start=plan.dhcp_start,
                 dhcp_end=plan.dhcp_end,
+                filter=plan.filter,
+                isolated_from=list(plan.isolated_from),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.summary = {
@@ -175,7 +181,8 @@ class SeatArgs:
 
 class Seat(pulumi.ComponentResource):
     """One window's seat (一屏双机): a gov desktop and an internet desktop, one business NIC each, each on
-    its own network, each with a console. Outputs both desktops' consoles and addresses."""
+    its own network and held to it by that network's isolation filter, each with a console. Outputs
+    both desktops' consoles and addresses."""
 
     def __init__(self, name: str, args: SeatArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:Seat", name, None, opts)

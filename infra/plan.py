@@ -8,6 +8,7 @@ can check the whole hall without an engine. Naming (``p`` is the hall's prefix):
 object             libvirt name                    Pulumi resource
 =================  ==============================  ==================================
 network            ``p-<key>``                     ``networks-<host>-<key>``
+isolation filter   ``p-<key>-isolation``           (part of its network)
 pool               ``p-<key>``                     ``pool-<key>``
 golden image       (``<image>-<sha12>.qcow2``)     ``image-<image>-<pool>``
 window desktop     ``p-w007-gov``                  ``window-007-gov`` (+ ``-disk``)
@@ -33,6 +34,7 @@ __all__ = [
     "NetworkPlan",
     "PoolPlan",
     "SeatPlan",
+    "filter_name",
     "plan_hall",
     "plan_seat",
     "scheduler_policies",
@@ -55,6 +57,10 @@ class NetworkPlan:
     prefix: int | None
     dhcp_start: str | None
     dhcp_end: str | None
+    filter: str
+    """the network filter that keeps desktops on this network to it (:mod:`vdi.nwfilter`)"""
+    isolated_from: tuple[str, ...]
+    """subnets of the hall's other networks, which the filter drops"""
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class DesktopPlan:
     vcpus: int
     role: str
     running: bool
+    filtered: bool = False
+    """each NIC references its network's isolation filter (seat desktops)"""
 
     @property
     def disk_resource(self) -> str:
@@ -156,9 +164,17 @@ def window_resource(number: int) -> str:
     return f"window-{number:03d}"
 
 
+def filter_name(network: str) -> str:
+    """The libvirt name of the isolation filter of libvirt network ``network``."""
+    return f"{network}-isolation"
+
+
 def _network_plans(spec: HallSpec) -> list[NetworkPlan]:
     plans = []
     for key, net in spec.networks.items():
+        others = tuple(
+            str(other.subnet) for k, other in spec.networks.items() if k != key and other.subnet is not None
+        )
         for host in spec.hosts_of_network(key):
             gateway = prefix = start = end = None
             if net.subnet is not None:
@@ -184,6 +200,8 @@ def _network_plans(spec: HallSpec) -> list[NetworkPlan]:
                     prefix=prefix,
                     dhcp_start=start,
                     dhcp_end=end,
+                    filter=filter_name(f"{spec.prefix}-{key}"),
+                    isolated_from=others,
                 )
             )
     return plans
@@ -234,6 +252,7 @@ def _machine(
     memory_mib: int | None,
     vcpus: int | None,
     role: str,
+    filtered: bool = False,
 ) -> DesktopPlan:
     where = host or spec.default_host
     golden = next(i for i in images if i.image == image and i.host == where)
@@ -251,6 +270,7 @@ def _machine(
         vcpus=vcpus or manifest.vcpus,
         role=role,
         running=spec.settings.start_desktops,
+        filtered=filtered,
     )
 
 
@@ -279,7 +299,8 @@ def scheduler_policies(spec: HallSpec) -> dict[str, Any]:
 
 
 def plan_seat(spec: HallSpec, window: WindowSpec, images: list[ImagePlan] | None = None) -> SeatPlan:
-    """The seat of one window: two desktops, each with exactly one NIC on its side's network."""
+    """The seat of one window: two desktops, each with exactly one NIC on its side's network, which
+    references that network's isolation filter."""
     images = images if images is not None else _image_plans(spec)
     resource = window_resource(window.number)
     desktops = {}
@@ -296,6 +317,9 @@ def plan_seat(spec: HallSpec, window: WindowSpec, images: list[ImagePlan] | None
             memory_mib=desktop.memory_mib,
             vcpus=desktop.vcpus,
             role=f"window {window.number} ({window.name}) {side} desktop",
+            # the host answers on all its addresses on every bridge: without the filter a desktop
+            # reaches the host's address on the other side's network
+            filtered=True,
         )
     return SeatPlan(
         number=window.number,

@@ -41,6 +41,37 @@ class Network:
     uuid: str | None = field(default=None, metadata={"compare": False})
 
 
+# -- network filters --------------------------------------------------------------------------------
+
+FilterAction = Literal["accept", "drop", "reject", "return"]
+FilterDirection = Literal["in", "out", "inout"]
+
+
+@dataclass
+class FilterRule:
+    """One ``<rule>`` over IPv4 frames (``<ip>``: evaluated by ebtables on the guest's own port).
+
+    ``direction='out'`` is traffic the guest sends. ``dst_address``/``dst_prefix`` None match any
+    destination. Lower ``priority`` is evaluated first (libvirt: -1000 .. 1000).
+    """
+
+    action: FilterAction
+    direction: FilterDirection
+    priority: int
+    dst_address: str | None = None
+    dst_prefix: int | None = None
+
+
+@dataclass
+class NetworkFilter:
+    """A libvirt network filter (nwfilter), referenced from interfaces by name."""
+
+    name: str
+    chain: str = "root"
+    rules: list[FilterRule] = field(default_factory=list)
+    uuid: str | None = field(default=None, metadata={"compare": False})
+
+
 # -- storage ----------------------------------------------------------------------------------------
 
 PoolType = Literal["dir", "netfs", "rbd"]
@@ -173,6 +204,8 @@ class Interface:
     """Network name (``type='network'``) or host bridge name (``type='bridge'``)."""
     model: str | None = "virtio"
     mac: str | None = None
+    filter: str | None = None
+    """The network filter (``<filterref>``) libvirt applies to this NIC's traffic; see :mod:`vdi.nwfilter`."""
 
 
 @dataclass

@@ -64,6 +64,8 @@ class DomainRequest:
     name: str
     disks: list[DiskSource] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    network_filters: dict[str, str] = field(default_factory=dict)
+    """Network name -> the network filter (:mod:`vdi.nwfilter`) its NIC references."""
     kernel_boot: KernelBoot | None = None
     firmware: ResolvedFirmware | None = None
     """Firmware files to use instead of the profile's (e.g. a provider's files uploaded to a pool)."""
@@ -155,7 +157,13 @@ def plan_domain(manifest: ImageManifest, request: DomainRequest) -> Domain:
         disks=disks,
         controllers=controllers,
         interfaces=[
-            Interface(type="network", source=net, model=profile.nic_model) for net in request.networks
+            Interface(
+                type="network",
+                source=net,
+                model=profile.nic_model,
+                filter=request.network_filters.get(net),
+            )
+            for net in request.networks
         ],
         serials=[Serial(type="pty")],
         inputs=[InputDevice(i.type, i.bus) for i in profile.inputs],

@@ -21,11 +21,13 @@ from vdi.models import (
     DomainBackup,
     DomainOS,
     Features,
+    FilterRule,
     Graphics,
     InputDevice,
     Interface,
     Loader,
     Network,
+    NetworkFilter,
     NetworkIP,
     Nvram,
     Pool,
@@ -130,6 +132,49 @@ def parse_network(text: str) -> Network:
         forward=forward,  # type: ignore[arg-type]
         bridge=_attr(root, "bridge", "name"),
         ip=ip,
+        uuid=_text(root, "uuid"),
+    )
+
+
+# -- network filters --------------------------------------------------------------------------------
+
+
+def nwfilter_xml(flt: NetworkFilter) -> str:
+    root = ET.Element("filter", name=flt.name, chain=flt.chain)
+    if flt.uuid:
+        _sub(root, "uuid", flt.uuid)
+    for rule in flt.rules:
+        el = _sub(root, "rule", action=rule.action, direction=rule.direction, priority=str(rule.priority))
+        _sub(
+            el,
+            "ip",
+            dstipaddr=rule.dst_address,
+            dstipmask=None if rule.dst_prefix is None else str(rule.dst_prefix),
+        )
+    return _to_string(root)
+
+
+def parse_nwfilter(text: str) -> NetworkFilter:
+    root = ET.fromstring(text)
+    rules = []
+    for el in root.findall("rule"):
+        ip = el.find("ip")
+        if ip is None:
+            continue  # not a rule vdi writes; the comparison then reports a different rule count
+        mask = ip.get("dstipmask")
+        rules.append(
+            FilterRule(
+                action=el.get("action", "accept"),  # type: ignore[arg-type]
+                direction=el.get("direction", "inout"),  # type: ignore[arg-type]
+                priority=int(el.get("priority", "500")),
+                dst_address=ip.get("dstipaddr"),
+                dst_prefix=int(mask) if mask is not None and mask.isdigit() else None,
+            )
+        )
+    return NetworkFilter(
+        name=root.get("name", ""),
+        chain=root.get("chain", "root"),
+        rules=rules,
         uuid=_text(root, "uuid"),
     )
 
@@ -255,15 +300,7 @@ def domain_xml(dom: Domain) -> str:
     for ctrl in dom.controllers:
         _sub(devices, "controller", type=ctrl.type, model=ctrl.model)
     for nic in dom.interfaces:
-        iface = _sub(devices, "interface", type=nic.type)
-        if nic.mac:
-            _sub(iface, "mac", address=nic.mac)
-        if nic.type == "network":
-            _sub(iface, "source", network=nic.source)
-        else:
-            _sub(iface, "source", bridge=nic.source)
-        if nic.model:
-            _sub(iface, "model", type=nic.model)
+        _render_interface(devices, nic)
     for index, serial in enumerate(dom.serials):
         _render_serial(devices, serial, "serial")
         if index == 0:
@@ -285,6 +322,27 @@ def domain_xml(dom: Domain) -> str:
     if dom.video is not None:
         _sub(_sub(devices, "video"), "model", type=dom.video.model)
     return _to_string(root)
+
+
+def interface_xml(nic: Interface) -> str:
+    """One ``<interface>`` on its own, as ``virDomainUpdateDeviceFlags`` takes it."""
+    holder = ET.Element("devices")
+    return _to_string(_render_interface(holder, nic))
+
+
+def _render_interface(devices: ET.Element, nic: Interface) -> ET.Element:
+    iface = _sub(devices, "interface", type=nic.type)
+    if nic.mac:
+        _sub(iface, "mac", address=nic.mac)
+    if nic.type == "network":
+        _sub(iface, "source", network=nic.source)
+    else:
+        _sub(iface, "source", bridge=nic.source)
+    if nic.model:
+        _sub(iface, "model", type=nic.model)
+    if nic.filter:
+        _sub(iface, "filterref", filter=nic.filter)
+    return iface
 
 
 def _render_os(root: ET.Element, os_: DomainOS) -> None:
@@ -427,6 +485,7 @@ def _parse_interface(el: ET.Element) -> Interface:
         source=source or "",
         model=_attr(el, "model", "type"),
         mac=_attr(el, "mac", "address"),
+        filter=_attr(el, "filterref", "filter"),
     )
 
 

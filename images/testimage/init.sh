@@ -43,13 +43,35 @@ nic_lines() {
 i=0
 while [ ! -b /dev/vda ] && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 
+has_address() {
+    ip -4 addr show dev "$1" | grep -q ' inet '
+}
+
+dhcp() {  # dhcp NIC TRIES TIMEOUT: one udhcpc run that exits with or without a lease
+    udhcpc -i "$1" -f -q -n -t "$2" -T "$3" -s /etc/hallcloud/udhcpc.script >/dev/null 2>&1
+}
+
 for name in $(virtio_nics); do ip link set "$name" up; done
+# a short first round so the NIC lines come promptly ...
+pids=""
 for name in $(virtio_nics); do
-    udhcpc -i "$name" -f -q -n -t 2 -T 1 -s /etc/hallcloud/udhcpc.script >/dev/null 2>&1 &
+    dhcp "$name" 2 1 &
+    pids="$pids $!"
 done
-wait
+# shellcheck disable=SC2086
+wait $pids
 echo  # end whatever the firmware left on the current line
 nic_lines
+# ... and on a loaded (TCG) host, where the DHCP server may answer late, keep asking in the background
+# until every NIC has an address (`hc ip` shows it)
+for name in $(virtio_nics); do
+    has_address "$name" && continue
+    (
+        until has_address "$name"; do
+            dhcp "$name" 3 3 || sleep 2
+        done
+    ) </dev/null >/dev/null 2>&1 &
+done
 
 if mount -t ext4 /dev/vda /data 2>/dev/null && [ -f /data/marker ]; then
     echo "DISK-MARKER $(head -n 1 /data/marker)"

@@ -17,10 +17,11 @@ from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, Upd
 
 from images.catalog import CatalogError, get_image
 from images.profiles import ResolvedFirmware
-from infra.providers.base import HallProvider, is_unknown
+from infra.providers.base import HallProvider, changed_fields, is_unknown
 from vdi.conn import libvirt_errors
 from vdi.domain import define_domain, lookup_domain, start_domain, stop_domain, undefine_domain
 from vdi.exceptions import VdiError
+from vdi.nwfilter import set_interface_filters
 from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.render import parse_domain
 
@@ -55,12 +56,19 @@ def _request(props: dict[str, Any]) -> DomainRequest:
         name=props["name"],
         disks=[DiskSource(pool=props["pool"], volume=props["disk"])],
         networks=list(props["networks"]),
+        network_filters=_network_filters(props),
         kernel_boot=kernel_boot,
         firmware=firmware,
         memory_mib=int(props["memory_mib"]),
         vcpus=int(props["vcpus"]),
         description=props.get("description"),
     )
+
+
+def _network_filters(props: dict[str, Any]) -> dict[str, str]:
+    """Network -> the filter its NIC references (``filters`` lists one per network, or is empty)."""
+    filters = props.get("filters") or []
+    return {net: flt for net, flt in zip(props["networks"], filters, strict=False) if flt}
 
 
 def _addresses(dom: libvirt.virDomain) -> dict[str, str]:
@@ -100,6 +108,7 @@ def live_state(conn: libvirt.virConnect, name: str, wait_seconds: float = 0) -> 
         "memory_mib": definition.memory_mib,
         "vcpus": definition.vcpus,
         "networks": [i.source for i in definition.interfaces],
+        "filters": [i.filter for i in definition.interfaces],
         "macs": macs,
         "addresses": [addresses.get(m) for m in macs],
         "vnc_listen": vnc.listen if vnc is not None and running else None,
@@ -122,7 +131,9 @@ class DomainProvider(HallProvider):
         "vcpus",
         *BOOT_FIELDS,
     )
-    update_fields = ("running", "description", "address_wait_seconds")
+    update_fields = ("running", "description", "address_wait_seconds", "filters")
+    """``filters`` change in place (live and persistent) so that desktops defined before their NICs had
+    filters are not replaced."""
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
         failures = []
@@ -135,6 +146,17 @@ class DomainProvider(HallProvider):
         networks = news.get("networks")
         if isinstance(networks, list) and not is_unknown(networks) and len(set(networks)) != len(networks):
             failures.append(CheckFailure("networks", f"domain: a network is listed twice ({networks})"))
+        filters = news.get("filters")
+        if (
+            isinstance(networks, list)
+            and isinstance(filters, list)
+            and filters
+            and not is_unknown(networks)
+            and len(filters) != len(networks)
+        ):
+            failures.append(
+                CheckFailure("filters", f"domain: {len(filters)} filters for {len(networks)} networks")
+            )
         memory = news.get("memory_mib")
         if isinstance(memory, int | float) and memory < 64:
             failures.append(CheckFailure("memory_mib", f"domain: {memory} MiB is too little (at least 64)"))
@@ -144,6 +166,8 @@ class DomainProvider(HallProvider):
         outs = {**props}
         if state is not None:
             outs.update(state)
+            if not props.get("filters"):  # not managed here: reporting libvirt's would be a diff forever
+                outs["filters"] = props.get("filters")
         return outs
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -172,6 +196,8 @@ class DomainProvider(HallProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         host, name = _split(id_)
         with self.connect(host) as conn:
+            if changed_fields(olds, news, ("filters",)) and news.get("filters"):
+                set_interface_filters(conn, name, _network_filters(news))
             if news.get("running", True):
                 start_domain(conn, name)
             else:
@@ -186,7 +212,8 @@ class DomainProvider(HallProvider):
 
 
 class Domain(Resource, module="hallcloud", name="Domain"):
-    """A libvirt domain booting ``image`` from volume ``disk``, one NIC per network, VNC + serial console."""
+    """A libvirt domain booting ``image`` from volume ``disk``, one NIC per network (referencing
+    ``filters[i]``, the network filter of ``networks[i]``, when given), VNC + serial console."""
 
     name: pulumi.Output[str]
     running: pulumi.Output[bool]
@@ -207,6 +234,7 @@ class Domain(Resource, module="hallcloud", name="Domain"):
         disk: pulumi.Input[str],
         networks: pulumi.Input[list[str]],
         memory_mib: int,
+        filters: pulumi.Input[list[str | None]] | None = None,
         vcpus: int,
         boot: pulumi.Input[dict[str, Any]] | None = None,
         running: bool = True,
@@ -221,6 +249,7 @@ class Domain(Resource, module="hallcloud", name="Domain"):
             "pool": pool,
             "disk": disk,
             "networks": networks,
+            "filters": filters,
             "memory_mib": memory_mib,
             "vcpus": vcpus,
             "running": running,
