@@ -140,7 +140,8 @@ def ensure_nwfilter(conn: libvirt.virConnect, want: NetworkFilter) -> Outcome:
 
 
 def delete_nwfilter(conn: libvirt.virConnect, name: str) -> bool:
-    """Undefine filter ``name``; False if it did not exist. libvirt refuses while a NIC uses it."""
+    """Undefine filter ``name``; False if it did not exist. libvirt refuses while a running NIC uses
+    it, but not while only a stopped domain's definition does: remove such domains first."""
     label = _label(name)
     with libvirt_errors(label, "delete the network filter", "remove the desktops that use it first"):
         flt = lookup_nwfilter(conn, name)

@@ -85,3 +85,20 @@ def test_policies_resolve_backup_pools_to_libvirt_names(demo_raw: dict[str, Any]
 def test_start_desktops_false_plans_defined_but_stopped_domains(demo_raw: dict[str, Any]) -> None:
     demo_raw["hall:settings"]["start_desktops"] = False
     assert not any(d.running for d in plan_hall(load_spec(demo_raw)).domains)
+
+
+def test_each_network_has_an_isolation_filter_against_the_other_subnets(demo_raw: dict[str, Any]) -> None:
+    plan = plan_hall(load_spec(demo_raw))
+    subnets = {key: str(net.subnet) for key, net in load_spec(demo_raw).networks.items()}
+    for net in plan.networks:
+        assert net.filter == f"{net.name}-isolation"
+        assert sorted(net.isolated_from) == sorted(s for k, s in subnets.items() if k != net.key)
+    gov = plan.network("local", "gov")
+    assert subnets["internet"] in gov.isolated_from and subnets["gov"] not in gov.isolated_from
+
+
+def test_seat_desktops_reference_their_networks_filter_and_tier_vms_do_not(demo_raw: dict[str, Any]) -> None:
+    plan = plan_hall(load_spec(demo_raw))
+    assert all(d.filtered for seat in plan.seats for d in seat.desktops)
+    assert not any(vm.filtered for vm in plan.app_vms)
+    assert plan.file_server is not None and not plan.file_server.filtered

@@ -18,8 +18,9 @@ from vdi.models import (
     SnapshotDisk,
     Volume,
 )
+from vdi.nwfilter import isolation_filter
 from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain
-from vdi.render import domain_xml, network_xml, pool_xml, snapshot_xml, volume_xml
+from vdi.render import domain_xml, network_xml, nwfilter_xml, pool_xml, snapshot_xml, volume_xml
 
 POOL = "/var/lib/libvirt/images/hallcloud"
 
@@ -35,6 +36,32 @@ def _test_guest(arch: str, firmware: ResolvedFirmware | None = None) -> str:
         firmware=firmware,
     )
     return domain_xml(plan_domain(manifest, request))
+
+
+def _seat_desktop() -> str:
+    """A seat's gov desktop: one NIC, on gov, held to it by gov's isolation filter."""
+    request = DomainRequest(
+        name="w001-gov",
+        disks=[DiskSource(pool="hallcloud", volume="w001-gov.qcow2")],
+        networks=["gov"],
+        network_filters={"gov": "gov-isolation"},
+        kernel_boot=KernelBoot(f"{POOL}/vmlinuz-x86_64", f"{POOL}/initrd-x86_64", "console=ttyS0"),
+    )
+    return domain_xml(plan_domain(get_image("hallcloud-test-x86_64"), request))
+
+
+HALL_SUBNETS = {"gov": "10.231.1.0/24", "internet": "10.231.2.0/24", "mgmt": "10.231.3.0/24"}
+
+
+def _isolation_filter(key: str, forward: str) -> str:
+    base = HALL_SUBNETS[key].rsplit(".", 1)[0]
+    network = Network(
+        name=key,
+        forward=forward,  # type: ignore[arg-type]
+        ip=NetworkIP(f"{base}.1", 24, f"{base}.10", f"{base}.254"),
+    )
+    others = [subnet for k, subnet in HALL_SUBNETS.items() if k != key]
+    return nwfilter_xml(isolation_filter(f"{key}-isolation", network, others))
 
 
 def _os_image(name: str) -> str:
@@ -59,6 +86,9 @@ CASES: dict[str, tuple[str, Callable[[], str]]] = {
     "domain-aarch64-test.xml": ("domain", lambda: _test_guest("aarch64")),
     "domain-aarch64-uefi.xml": ("domain", lambda: _os_image("kylin-v10-sp3-aarch64")),
     "domain-loongarch64-test.xml": ("domain", lambda: _test_guest("loongarch64", LOONGARCH_FIRMWARE)),
+    "domain-x86_64-seat-filtered.xml": ("domain", _seat_desktop),
+    "nwfilter-isolated.xml": ("nwfilter", lambda: _isolation_filter("gov", "isolated")),
+    "nwfilter-nat.xml": ("nwfilter", lambda: _isolation_filter("internet", "nat")),
     "network-isolated.xml": ("network", lambda: network_xml(Network(name="gov"))),
     "network-nat.xml": (
         "network",

@@ -11,12 +11,14 @@ import pytest
 from images.catalog import get_image, load_catalog
 from tests.vdi.cases import CASES
 from vdi.exceptions import InvalidSpec
-from vdi.models import Domain, Network, Pool, Snapshot, Volume, differences
+from vdi.models import Domain, Network, NetworkFilter, Pool, Snapshot, Volume, differences
 from vdi.render import (
     domain_xml,
     network_xml,
+    nwfilter_xml,
     parse_domain,
     parse_network,
+    parse_nwfilter,
     parse_pool,
     parse_snapshot,
     parse_volume,
@@ -30,6 +32,7 @@ DATA = Path(__file__).parent / "data"
 PARSERS = {
     "domain": parse_domain,
     "network": parse_network,
+    "nwfilter": parse_nwfilter,
     "storagepool": parse_pool,
     "storagevol": parse_volume,
     "domainsnapshot": parse_snapshot,
@@ -38,6 +41,7 @@ PARSERS = {
 RENDERERS: dict[str, Callable[[Any], str]] = {
     "domain": domain_xml,
     "network": network_xml,
+    "nwfilter": nwfilter_xml,
     "storagepool": pool_xml,
     "storagevol": volume_xml,
     "domainsnapshot": snapshot_xml,
@@ -61,7 +65,7 @@ def test_rendered_xml_parses_back_to_the_same_model(name: str) -> None:
     schema, render = CASES[name]
     xml = render()
     model = PARSERS[schema](xml)
-    assert isinstance(model, Domain | Network | Pool | Volume | Snapshot)
+    assert isinstance(model, Domain | Network | NetworkFilter | Pool | Volume | Snapshot)
     again = PARSERS[schema](xml)
     assert differences(model, again) == []
     # re-rendering what was parsed reproduces the document: nothing is lost on the way
