@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,11 @@ def run(
     finally:
         shutil.rmtree(private_dir, ignore_errors=True)
         _close_masters(control_dir)
-        shutil.rmtree(control_dir, ignore_errors=True)
+        for _attempt in range(5):  # a master cut short by a cancel may still be removing its socket
+            shutil.rmtree(control_dir, ignore_errors=True)
+            if not control_dir.exists():
+                break
+            time.sleep(0.2)
 
 
 def _close_masters(control_dir: Path) -> None:
