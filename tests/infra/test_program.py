@@ -3,6 +3,7 @@ outputs, and the isolation refusals of the components (no engine, no libvirt).""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -51,8 +52,18 @@ class HallMocks(pulumi.runtime.Mocks):
         return {}
 
 
+@pytest.fixture(scope="module")
+def _event_loop_for_mocks() -> None:
+    # Pulumi's mocks run on the main thread's current event loop; async tests that ran earlier in the
+    # session leave the thread without one. The loop stays current (Pulumi keeps resources on it).
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 @pytest.fixture
-def mocks() -> HallMocks:
+def mocks(_event_loop_for_mocks: None) -> HallMocks:
     hall_mocks = HallMocks()
     pulumi.runtime.set_mocks(hall_mocks, project="hallcloud", stack="test", preview=False)
     return hall_mocks
