@@ -2,10 +2,11 @@
 
 One small stack (2 windows, prefix ``hc-p-<hex>``, private subnets derived from a random byte) goes
 through: preview (nothing created), up, an idempotent up, seat isolation proven through the serial
-consoles, a changed window image replacing only that seat, refresh noticing a desktop stopped and one
-undefined behind Pulumi's back, adding and removing a window through ``infra.automation``, and destroy
-leaving nothing. The host's URI is in the stack config (``hall:hosts.local.uri``), which is where the
-providers read it from. ``$HALLCLOUD_TEST_URI`` selects the hypervisor (default ``qemu:///system``).
+consoles (own gateway yes; the other desktop and the other network's gateway no), a changed window
+image replacing only that seat, refresh noticing a desktop stopped and one undefined behind Pulumi's
+back, adding and removing a window through ``infra.automation``, and destroy leaving nothing. The
+host's URI is in the stack config (``hall:hosts.local.uri``), which is where the providers read it
+from. ``$HALLCLOUD_TEST_URI`` selects the hypervisor (default ``qemu:///system``).
 
 The tests of this module run in order on one stack.
 """
@@ -27,6 +28,8 @@ from infra.automation import HallStack, add_window, remove_window
 from infra.demo import leftovers
 from infra.spec import HallSpec, load_spec
 from vdi.conn import connect, connection
+from vdi.console import SerialConsole
+from vdi.render import parse_domain
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -125,7 +128,7 @@ def test_preview_then_up_then_an_up_that_changes_nothing(live: Live) -> None:
     assert changes(again) == {"same": 21}
 
 
-def test_each_desktop_reaches_its_own_gateway_and_not_the_other_desktop(live: Live) -> None:
+def test_each_desktop_reaches_its_own_gateway_and_nothing_of_the_other_network(live: Live) -> None:
     octets = live.spec.networks["gov"].subnet
     assert octets is not None
     gov_gateway = str(next(octets.hosts()))
@@ -142,9 +145,20 @@ def test_each_desktop_reaches_its_own_gateway_and_not_the_other_desktop(live: Li
         # each desktop reaches its own network's gateway ...
         assert guests.ping(conn, gov, gov_gateway) is True
         assert guests.ping(conn, internet, internet_gateway) is True
-        # ... and neither reaches the other desktop
+        # ... and neither reaches the other desktop ...
         assert guests.ping(conn, gov, internet_nic.address) is False
         assert guests.ping(conn, internet, gov_nic.address) is False
+        # ... nor the other network's gateway, the hypervisor's own address on that bridge (the host
+        # answers on any of its addresses from any bridge; the networks' isolation filters stop it),
+        # even when the desktop routes there itself, as a user with admin rights could
+        assert guests.ping(conn, internet, gov_gateway) is False
+        with SerialConsole(conn, gov) as console:
+            console.command(f"ip route add {internet_subnet} via {gov_gateway}", "SH-EXIT 0", 30)
+        assert guests.ping(conn, gov, internet_gateway) is False
+        assert guests.ping(conn, gov, gov_gateway) is True
+        for desktop, key in ((gov, "gov"), (internet, "internet")):
+            nics = parse_domain(conn.lookupByName(desktop).XMLDesc(0)).interfaces
+            assert [n.filter for n in nics] == [f"{live.prefix}-{key}-isolation"], desktop
 
 
 def test_changing_one_windows_image_replaces_only_that_seat(live: Live) -> None:
@@ -199,8 +213,11 @@ def test_destroy_leaves_nothing(live: Live) -> None:
     result = live.hall.destroy()
     assert changes(result) == {"delete": 22}
     assert leftovers(live.spec) == {}
-    with connection(URI) as conn, pytest.raises(libvirt.libvirtError):
-        conn.networkLookupByName(f"{live.prefix}-gov")
+    with connection(URI) as conn:
+        with pytest.raises(libvirt.libvirtError):
+            conn.networkLookupByName(f"{live.prefix}-gov")
+        # the networks' isolation filters went with them
+        assert not [f.name() for f in conn.listAllNWFilters() if f.name().startswith(f"{live.prefix}-")]
 
 
 def test_spec_round_trip_of_the_live_config(live: Live) -> None:
