@@ -72,6 +72,21 @@ CATALOG: dict[str, Playbook] = {
             ),
         ),
         Playbook(
+            "window_setup",
+            "window_setup.yml",
+            "window setup: thin client (two desktops' consoles) and calling display, one run",
+            ("thin_client", "calling_display"),
+            ("thin_client", "calling_display"),
+            (
+                "hall_window_number",
+                "hall_window_name",
+                "hall_consoles",
+                "hall_window_services",
+                "hall_display_text",
+                "hall_state",
+            ),
+        ),
+        Playbook(
             "kiosk",
             "kiosk.yml",
             "self-service kiosk: service URL, autologin, watchdog",

@@ -326,25 +326,38 @@ class WindowSetup:
         if not todo:
             return "; ".join(outcome)
 
-        def run(item: tuple[str, str, list[adapter.InventoryHost], dict[str, Any], str]) -> str | None:
-            name, key, hosts, variables, want = item
-            playbook = get_playbook(name)
-            result = playbook_service.run_in_job(
-                ctx,
-                playbook,
-                tuple(hosts),
-                extra_vars=variables,
-                settings=self.runtime.settings,
-                runner=self.playbook_runner,
-            )
-            if not result.ok:
+        # one ansible-playbook run for every device that needs it (window_setup.yml: one play per
+        # device type): ansible's start-up is paid once, and each play only sees its changed devices
+        playbook = get_playbook("window_setup")
+        run_hosts = tuple(h for _name, _key, todo_hosts, _vars, _want in todo for h in todo_hosts)
+        extra_vars: dict[str, Any] = {}
+        for _name, _key, _hosts, variables, _want in todo:
+            extra_vars.update(variables)
+        result = playbook_service.run_in_job(
+            ctx,
+            playbook,
+            run_hosts,
+            extra_vars=extra_vars,
+            settings=self.runtime.settings,
+            runner=self.playbook_runner,
+        )
+        errors = []
+        for name, key, todo_hosts, _vars, want in todo:
+            names = {h.name for h in todo_hosts}
+            failed = [f for f in result.failures if f.host in names]
+            if failed or (result.status != "successful" and not result.failures):
                 self._record_step(ref.id, key, status="failed")
-                return playbook_service.failure_message(playbook, result)
-            self._record_step(ref.id, key, status="done", digest=want)
-            return None
-
-        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-            errors = [e for e in pool.map(run, todo) if e]
+                reasons = [
+                    f"{f.host}: {'unreachable' if f.kind == 'unreachable' else f'task {f.task!r} failed'}: "
+                    f"{f.message}"
+                    for f in failed
+                ]
+                detail = (
+                    "; ".join(reasons) or f"ansible-runner finished with {result.status} (rc {result.rc})"
+                )
+                errors.append(f"playbook {name}: {detail}")
+            else:
+                self._record_step(ref.id, key, status="done", digest=want)
         if errors:
             raise StepFailed("; ".join(errors))
         return "; ".join([*outcome, *(f"{name} applied" for name, *_ in todo)])
@@ -416,26 +429,19 @@ class WindowSetup:
                 binding = self._step_bind_quiet(ref)
                 if binding is None:
                     return "no thin client bound: nothing to unconfigure"
-                plans = [("thin_client", [binding.hosts[binding.thin_client["id"]]])]
-                if binding.calling_displays:
-                    plans.append(
-                        ("calling_display", [binding.hosts[d["id"]] for d in binding.calling_displays])
-                    )
-                errors = []
-                for name, hosts in plans:
-                    playbook = get_playbook(name)
-                    result = playbook_service.run_in_job(
-                        ctx,
-                        playbook,
-                        tuple(hosts),
-                        extra_vars={"hall_state": "absent", "hall_window_number": ref.number},
-                        settings=self.runtime.settings,
-                        runner=self.playbook_runner,
-                    )
-                    if not result.ok:
-                        errors.append(playbook_service.failure_message(playbook, result))
-                if errors:
-                    raise StepFailed("; ".join(errors))
+                displays = [binding.hosts[d["id"]] for d in binding.calling_displays]
+                hosts = (binding.hosts[binding.thin_client["id"]], *displays)
+                playbook = get_playbook("window_setup")
+                result = playbook_service.run_in_job(
+                    ctx,
+                    playbook,
+                    hosts,
+                    extra_vars={"hall_state": "absent", "hall_window_number": ref.number},
+                    settings=self.runtime.settings,
+                    runner=self.playbook_runner,
+                )
+                if not result.ok:
+                    raise StepFailed(playbook_service.failure_message(playbook, result))
                 return "thin client and calling display configuration removed"
             self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
             return "seat removed"
