@@ -58,7 +58,7 @@ def run() -> str:
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # starlette's TestClient on httpx
+        warnings.simplefilter("ignore")  # starlette TestClient on httpx: a deprecation notice
         from fastapi.testclient import TestClient
 
     from device_manager.core.config import Settings
