@@ -51,6 +51,21 @@ async def test_thin_client_calling_display_and_hardening(ops_api, hosts, client_
     hall = await make_hall(ops_api, hosts, client_key[0])
     tc, cd = hall.devices["thin_client"], hall.devices["calling_display"]
 
+    check = await run_playbook(
+        ops_api, "thin_client", [tc], check=True, hall_window_number=7, hall_consoles=CONSOLES
+    )
+    assert check["status"] == "succeeded" and check["result"]["changed"] is True
+    assert '+    host: "192.0.2.10"' in "\n".join(await ops_api.log(check["id"]))  # the diff
+    status = (
+        await ops_api.post(
+            "ssh/commands",
+            expect=202,
+            device_ids=[tc["id"]],
+            command=f"find {ops_api.root(tc['name'])} -type f | wc -l",
+        )
+    ).json()
+    assert (await ops_api.wait_job(status["job_id"]))["result"]["devices"][tc["name"]]["stdout"] == "0\n"
+
     done = await run_playbook(
         ops_api,
         "thin_client",
