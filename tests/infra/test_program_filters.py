@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-import pytest
+from tests.infra.test_program import (  # the fixtures are used by name
+    HallMocks,
+    _event_loop_for_mocks,
+    _type_name,
+    mocks,
+    registered,
+    run,
+)
 
-from tests.infra.test_program import HallMocks, _type_name, registered, run
-
-
-@pytest.fixture
-def mocks() -> HallMocks:
-    hall_mocks = HallMocks()
-    pulumi.runtime.set_mocks(hall_mocks, project="hallcloud", stack="test", preview=False)
-    return hall_mocks
+__all__ = ["_event_loop_for_mocks", "mocks"]
 
 
 def test_seat_desktops_reference_the_isolation_filter_of_their_network(
