@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -254,13 +255,31 @@ def run(
                 setattr(stats.setdefault(host, HostStats()), attr, int(count))
         return PlaybookResult(str(runner.status), int(runner.rc or 0), stats, failures)
     finally:
-        shutil.rmtree(private_dir, ignore_errors=True)
+        shutil.rmtree(private_dir / "keys", ignore_errors=True)  # the secrets first, whatever follows
         _close_masters(control_dir)
-        for _attempt in range(5):  # a master cut short by a cancel may still be removing its socket
-            shutil.rmtree(control_dir, ignore_errors=True)
-            if not control_dir.exists():
+        # after a cancel, ansible's workers and their ssh clients may outlive ansible-playbook and keep
+        # writing temp files or start a ControlPersist master: end them (found by this run's own paths)
+        for _attempt in range(15):
+            _end_processes_of(private_dir, control_dir)
+            for path in (private_dir, control_dir):
+                shutil.rmtree(path, ignore_errors=True)
+            if not private_dir.exists() and not control_dir.exists():
                 break
             time.sleep(0.2)
+
+
+def _end_processes_of(*paths: Path) -> None:
+    """SIGTERM every process whose command line names one of this run's private directories."""
+    markers = [str(p).encode() for p in paths]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if any(marker in cmdline for marker in markers):
+                os.kill(int(proc.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
 
 
 def _close_masters(control_dir: Path) -> None:

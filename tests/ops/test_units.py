@@ -112,5 +112,5 @@ def test_runner_events_become_log_events():
 def test_secrets_are_redacted_and_playbook_tasks_counted():
     text = "before\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nafter"
     assert redact(text) == "before\n[redacted private key]\nafter"
-    assert PLAYBOOKS["thin_client"].task_count >= 4
+    assert PLAYBOOKS["thin_client"].task_count == 3  # assert, write files, remove files
     assert digest({"a": 1, "b": [2]}) == digest({"b": [2], "a": 1}) != digest({"a": 2, "b": [2]})
