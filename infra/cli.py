@@ -1,4 +1,5 @@
-"""``hall stack``: the hall's Pulumi stack from the command line (up, preview, refresh, destroy, summary).
+"""``hall stack``: the hall's Pulumi stack from the command line (up, preview, refresh, destroy, summary,
+seats-file).
 
 Each stack has a workspace and a file backend under the state directory (``--state``, default the
 repository's ``state/``). The stack's config lives in its workspace, where window setup
@@ -17,7 +18,7 @@ from infra.automation import HallStack
 from infra.config import spec_from_stack_file
 from infra.demo import ROOT, state_dir
 from infra.spec import HallConfigError
-from infra.summary import render_summary
+from infra.summary import render_summary, seat_directory
 
 __all__ = ["stack"]
 
@@ -111,6 +112,25 @@ def summary(ctx: click.Context, no_guest: bool) -> None:
             f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack up`"
         )
     click.echo(render_summary(hall.spec(), hall.outputs(), ask_guest=not no_guest))
+
+
+@stack.command("seats-file")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="the YAML file to write (the device manager reads $HALLCLOUD_SEATS_FILE or <data_dir>/seats.yaml)",
+)
+@click.option("--site", default=None, help="the device manager's site slug of this hall (for the hall map)")
+@click.pass_context
+def seats_file(ctx: click.Context, output: Path, site: str | None) -> None:
+    """Write the stack's seats for the device manager's seat pages."""
+    hall = HallStack(ctx.obj["stack"], ctx.obj["state"])
+    if not hall.exists():
+        raise click.ClickException(
+            f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack up`"
+        )
+    seats = seat_directory(hall.spec(), hall.outputs(), site=site)
+    seats.write_file(output)
+    click.echo(f"{output}: {len(seats)} seats of stack {hall.name}")
 
 
 @stack.command()

@@ -1,4 +1,5 @@
-"""The hall's summary for people: seats with their consoles and addresses, app and storage tiers.
+"""The hall's summary for people: seats with their consoles and addresses, app and storage tiers; and the
+stack's seats as a :class:`vdi.seats.SeatDirectory` (the device manager's seat pages read its YAML file).
 
 Addresses are read live (the stack's outputs hold what was known when a desktop was created): from the
 networks' DHCP leases, and for test-image desktops from the guest itself over the serial console.
@@ -13,9 +14,10 @@ from images.catalog import get_image
 from infra.guests import ensure_addresses
 from infra.spec import HallSpec
 from vdi.conn import connection
-from vdi.exceptions import VdiError
+from vdi.exceptions import InvalidSpec, VdiError
+from vdi.seats import Seat, SeatDirectory
 
-__all__ = ["host_uri", "live_addresses", "render_summary"]
+__all__ = ["host_uri", "live_addresses", "render_summary", "seat_directory"]
 
 
 def host_uri(spec: HallSpec, host: str) -> str:
@@ -69,3 +71,30 @@ def render_summary(spec: HallSpec, outputs: dict[str, Any], ask_guest: bool = Tr
     if storage.get("file_server"):
         lines.append(_desktop_line(spec, "files", storage["file_server"], ask_guest))
     return "\n".join(lines)
+
+
+def seat_directory(spec: HallSpec, outputs: dict[str, Any], site: str | None = None) -> SeatDirectory:
+    """The seats of the stack outputs: seat ``<prefix>-w<NNN>`` of window NNN, its two desktops' domains
+    and the URI of their host as the providers resolve it; ``site`` is the device manager's site slug
+    (the hall map shows a seat only on its site)."""
+    seats = []
+    for key in sorted(outputs.get("seats") or {}):
+        seat = outputs["seats"][key]
+        hosts = {seat[role]["host"] for role in ("gov", "internet")}
+        if len(hosts) != 1:
+            raise InvalidSpec(
+                f"window {seat['window']}",
+                f"its desktops are on different hosts ({', '.join(sorted(hosts))})",
+                "place both desktops of a seat on one host (hall:windows[].host)",
+            )
+        seats.append(
+            Seat(
+                name=f"{spec.prefix}-w{int(seat['window']):03d}",
+                gov=seat["gov"]["domain"],
+                internet=seat["internet"]["domain"],
+                uri=host_uri(spec, hosts.pop()),
+                site=site,
+                window=int(seat["window"]),
+            )
+        )
+    return SeatDirectory(seats)

@@ -1,8 +1,9 @@
 """One-time console credentials for desktops, and remote-viewer ``.vv`` files for seats.
 
-A desktop's graphics are defined with a *locked* password (:func:`locked_graphics`: random, never
-shown); QEMU only enables password authentication when a password is present at start, so a desktop
-defined without one cannot be given tickets. At request time :func:`issue_ticket` sets a fresh random
+A desktop's graphics are defined with a *locked* password (:func:`locked_graphics`, and by default
+every desktop :func:`vdi.plan.plan_domain` plans: random, never shown or stored); QEMU only enables
+password authentication when a password is present at start, so a desktop defined without one cannot
+be given tickets. At request time :func:`issue_ticket` sets a fresh random
 password on the running guest through libvirt (``updateDeviceFlags`` with ``passwdValidTo``), valid
 for a few seconds: long enough to connect, useless afterwards. Each ticket replaces the previous one,
 so a password works for at most one ticket's lifetime; a connection made in time stays up after the
@@ -29,8 +30,6 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import io
-import secrets
-import string
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Literal
@@ -40,26 +39,21 @@ import libvirt
 from vdi.conn import libvirt_errors
 from vdi.domain import get_domain
 from vdi.exceptions import ConsoleError, InvalidSpec, UnsupportedOperation
-from vdi.models import Graphics
+from vdi.models import CONSOLE_PASSWORD_LENGTH, Graphics, random_console_password
 from vdi.seats import Seat
 
 Protocol = Literal["vnc", "spice"]
 DEFAULT_TTL_S = 30
 MAX_TTL_S = 600
-VNC_PASSWORD_LENGTH = 8  # RFB's DES challenge uses 8 bytes; QEMU truncates longer passwords
-SPICE_PASSWORD_LENGTH = 20
-_ALPHABET = string.ascii_letters + string.digits
+VNC_PASSWORD_LENGTH = CONSOLE_PASSWORD_LENGTH["vnc"]
+SPICE_PASSWORD_LENGTH = CONSOLE_PASSWORD_LENGTH["spice"]
 ROLE_TITLES = {"gov": "政务外网", "internet": "互联网"}
 
 
-def _password(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
 def locked_graphics(protocol: Protocol = "vnc", listen: str = "127.0.0.1") -> Graphics:
-    """Graphics for a desktop definition: password auth on, with a random password nobody knows."""
-    length = VNC_PASSWORD_LENGTH if protocol == "vnc" else SPICE_PASSWORD_LENGTH
-    return Graphics(type=protocol, listen=listen, passwd=_password(length))
+    """Graphics for a desktop definition: password auth on, with a random password nobody knows
+    (what :func:`vdi.plan.plan_domain` gives every desktop by default)."""
+    return Graphics(type=protocol, listen=listen, passwd=random_console_password(protocol))
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,8 @@ def _set_password(dom: libvirt.virDomain, el: ET.Element, password: str, valid_t
         raise ConsoleError(
             label,
             f"its {el.get('type')} console has no password authentication (defined without a password)",
-            "redefine the desktop with vdi.consoles.locked_graphics() and restart it",
+            "redefine the desktop with password auth (vdi.plan.plan_domain does so by default, or "
+            "vdi.consoles.locked_graphics()) and restart it",
         )
     el.set("passwd", password)
     el.set("passwdValidTo", valid_to.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -167,7 +162,7 @@ def issue_ticket(
                            "define the graphics with a TCP listen address")
     host = el.get("listen") or next((x.get("address") for x in el.findall("listen") if x.get("address")),
                                     None) or "127.0.0.1"
-    password = _password(VNC_PASSWORD_LENGTH if chosen == "vnc" else SPICE_PASSWORD_LENGTH)
+    password = random_console_password(chosen)
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=ttl_s)
     _set_password(dom, el, password, expires, label)
     return ConsoleTicket(desktop, chosen, host, int(port), password, expires)
@@ -180,8 +175,8 @@ def revoke(conn: libvirt.virConnect, desktop: str) -> None:
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for el in _live_graphics(dom, label).values():
         if el.get("passwd") is not None:
-            length = VNC_PASSWORD_LENGTH if el.get("type") == "vnc" else SPICE_PASSWORD_LENGTH
-            _set_password(dom, el, _password(length), past, label)
+            kind: Protocol = "spice" if el.get("type") == "spice" else "vnc"
+            _set_password(dom, el, random_console_password(kind), past, label)
 
 
 # -- remote-viewer files ----------------------------------------------------------------------------

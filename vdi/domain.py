@@ -54,7 +54,10 @@ def define_domain(conn: libvirt.virConnect, want: Domain) -> Outcome:
         existing = lookup_domain(conn, want.name)
     if existing is not None:
         with libvirt_errors(label, "read the domain"):
-            have = parse_domain(inactive_xml(existing, libvirt.VIR_DOMAIN_XML_INACTIVE))
+            # SECURE: without it libvirt omits console passwords, and password auth would read as off
+            have = parse_domain(
+                inactive_xml(existing, libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            )
         diffs = differences(want, have)
         if diffs:
             raise Conflict(

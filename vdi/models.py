@@ -10,6 +10,8 @@ object libvirt has completed with its own defaults.
 from __future__ import annotations
 
 import re
+import secrets
+import string
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
@@ -208,13 +210,27 @@ class Interface:
     """The network filter (``<filterref>``) libvirt applies to this NIC's traffic; see :mod:`vdi.nwfilter`."""
 
 
+CONSOLE_PASSWORD_LENGTH = {"vnc": 8, "spice": 20}
+"""RFB's DES challenge uses 8 bytes (QEMU truncates longer VNC passwords); SPICE tickets are longer."""
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def random_console_password(protocol: Literal["vnc", "spice"] = "vnc") -> str:
+    """A random console password for ``protocol``: what a desktop is defined with so that password
+    authentication is on, and what each one-time ticket sets."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(CONSOLE_PASSWORD_LENGTH[protocol]))
+
+
 @dataclass
 class Graphics:
     type: Literal["vnc", "spice"] = "vnc"
     port: int | None = field(default=None, metadata={"compare": False})
     """None: autoport. Read back from a running domain."""
     listen: str = "127.0.0.1"
-    passwd: str | None = field(default=None, metadata={"compare": False})
+    passwd: str | None = field(default=None, repr=False, metadata={"compare": "presence"})
+    """Set: password authentication on (QEMU can then take one-time passwords, see :mod:`vdi.consoles`);
+    None: no password, and no tickets ever. Only its presence is compared: it is random, and libvirt
+    shows it only with ``VIR_DOMAIN_XML_SECURE``. Never shown in reprs or differences."""
 
 
 @dataclass
@@ -335,7 +351,8 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
 
     Fields that are ``None`` in ``desired`` or marked ``compare=False`` are libvirt's to choose and are
     not compared. Lists compare element by element, except fields marked ``compare="subset"`` (devices
-    libvirt adds implicitly, such as a PS/2 mouse), where each desired element must be present.
+    libvirt adds implicitly, such as a PS/2 mouse), where each desired element must be present, and
+    ``compare="presence"`` (secrets such as a console password), where only a wanted value's absence counts.
     """
     if desired is None:
         return []
@@ -349,7 +366,10 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
                 continue
             sub = f"{path}.{f.name}" if path else f.name
             want, have = getattr(desired, f.name), getattr(actual, f.name)
-            if mode == "machine":
+            if mode == "presence":
+                if want is not None and have is None:
+                    out.append(f"{sub}: none, wanted one (the value is not shown)")
+            elif mode == "machine":
                 if want is not None and not machine_matches(want, have):
                     out.append(f"{sub}: {have}, wanted {want}")
             elif mode == "subset":
@@ -392,7 +412,7 @@ def _show(value: Any) -> str:
         shown = ", ".join(
             f"{f.name}={getattr(value, f.name)!r}"
             for f in fields(value)
-            if getattr(value, f.name) is not None
+            if f.repr and getattr(value, f.name) is not None
         )
         return f"{type(value).__name__}({shown})"
     return str(value)

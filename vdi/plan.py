@@ -33,6 +33,7 @@ from vdi.models import (
     Nvram,
     Serial,
     Video,
+    random_console_password,
 )
 
 _DISK_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd"}
@@ -72,6 +73,10 @@ class DomainRequest:
     memory_mib: int | None = None
     vcpus: int | None = None
     vnc: bool = True
+    console_password: str | None = field(default=None, repr=False)
+    """The VNC password the domain is defined with; None: a fresh random one nobody knows. Either way
+    password authentication is on, which QEMU needs at start to accept the one-time passwords that
+    :func:`vdi.consoles.issue_ticket` sets. Fixed values are for tests (deterministic XML)."""
     description: str | None = None
 
 
@@ -167,6 +172,8 @@ def plan_domain(manifest: ImageManifest, request: DomainRequest) -> Domain:
         ],
         serials=[Serial(type="pty")],
         inputs=[InputDevice(i.type, i.bus) for i in profile.inputs],
-        graphics=[Graphics(type="vnc")] if request.vnc else [],
+        graphics=[Graphics(type="vnc", passwd=request.console_password or random_console_password("vnc"))]
+        if request.vnc
+        else [],
         video=Video(manifest.video) if manifest.video != "none" else None,
     )

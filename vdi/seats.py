@@ -1,9 +1,9 @@
 """Seats: the two desktops of one service window (一屏双机), one per network, on one host.
 
-For now a seat is only a named pair of domain names; the Pulumi stack (a later issue) becomes the
-source of truth and builds seats from its config. ``gov`` is the government-extranet desktop (政务外网),
-``internet`` the internet desktop (互联网). The two are never bridged, so they are always two separate
-domains with two separate consoles.
+A seat is a named pair of domain names. The Pulumi stack is the source of truth for the hall's seats;
+``hall stack seats-file`` (:func:`infra.summary.seat_directory`) writes them in the YAML form read
+here. ``gov`` is the government-extranet desktop (政务外网), ``internet`` the internet desktop (互联网).
+The two are never bridged, so they are always two separate domains with two separate consoles.
 """
 
 from __future__ import annotations
@@ -100,6 +100,27 @@ class SeatDirectory:
                                   "allowed: name, gov, internet, uri, site, window")
             seats.append(Seat(**{k: v for k, v in row.items()}))
         return cls(seats)
+
+    def to_data(self) -> dict[str, Any]:
+        """The mapping :meth:`from_data` reads (optional keys only when set)."""
+        rows = []
+        for seat in self:
+            row: dict[str, Any] = {
+                "name": seat.name, "gov": seat.gov, "internet": seat.internet, "uri": seat.uri,
+            }
+            if seat.site is not None:
+                row["site"] = seat.site
+            if seat.window is not None:
+                row["window"] = seat.window
+            rows.append(row)
+        return {"seats": rows}
+
+    def write_file(self, path: Path) -> None:
+        """Write the seats as YAML (what :meth:`from_file` and the device manager's seat pages read)."""
+        text = yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
 
     @classmethod
     def from_file(cls, path: Path) -> SeatDirectory:

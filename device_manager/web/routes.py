@@ -12,7 +12,8 @@
   of its own (:mod:`device_manager.web.vncproxy`).
 
 Seats come from ``app.state.seats`` (a :class:`vdi.seats.SeatDirectory`) when set, else from the
-YAML file ``$HALLCLOUD_SEATS_FILE`` or ``<data_dir>/seats.yaml``.
+YAML file ``$HALLCLOUD_SEATS_FILE`` or ``<data_dir>/seats.yaml``, which ``hall stack seats-file -o PATH``
+writes from the Pulumi stack (the seats' source of truth).
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 ``read`` reports what libvirt really has (defined or not, running or not, VNC port, MACs, DHCP
 addresses), so ``pulumi refresh`` notices a desktop that was undefined or stopped behind Pulumi's back:
 an undefined one leaves the state, a stopped one shows ``running: false`` and the next ``up`` starts it.
+
+Consoles: the domain is planned with password authentication on (:func:`vdi.plan.plan_domain`), so
+clerks can be given one-time console tickets (:mod:`vdi.consoles`). Its random password is made inside
+``create``; it is no input, so it is in no output and not in the stack's state, and ``read`` uses the
+definition without ``VIR_DOMAIN_XML_SECURE``, which never shows it.
 """
 
 from __future__ import annotations

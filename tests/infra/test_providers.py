@@ -3,18 +3,24 @@ in-process ``test:///default`` driver. Hosts are keys resolved from provider con
 
 from __future__ import annotations
 
+import json
 import secrets
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
+import libvirt
 import pytest
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
 from infra.providers import DomainProvider, NetworkProvider, StoragePoolProvider, VolumeProvider
 from infra.providers.base import UNKNOWN, HallProvider, HostNotConfigured
+from infra.providers.domain import _request
 from vdi.conn import connection
+from vdi.domain import define_domain
 from vdi.models import Volume
+from vdi.plan import image_for, plan_domain
 from vdi.storage import ensure_volume, get_pool
 
 URI = "test:///default"
@@ -198,3 +204,37 @@ def test_clone_and_domain_lifecycle_with_refresh(prefix: str, pool_with_golden: 
         domains.delete(dom.id, dom.outs)
         volumes.delete(disk.id, disk.outs)
     assert volumes.read(disk.id, disk.outs).id is None
+
+
+def test_domain_console_password_is_in_no_output_and_a_second_define_is_unchanged(
+    prefix: str, pool_with_golden: tuple[str, str]
+) -> None:
+    """Desktops get password auth on (so clerks can get console tickets) with a random password made in
+    ``create``: it is in no input, output or refreshed state, and planning the desktop again (another
+    random password) is still the same desktop."""
+    pool, golden = pool_with_golden
+    volumes, domains = configured(VolumeProvider()), configured(DomainProvider())
+    disk = volumes.create({"host": "local", "pool": pool, "name": f"{prefix}-d.qcow2", "golden": golden})
+    props = {
+        "host": "local", "name": f"{prefix}-d", "image": "hallcloud-test-x86_64", "pool": pool,
+        "disk": f"{prefix}-d.qcow2", "networks": ["default"], "memory_mib": 128, "vcpus": 1,
+        "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd", "cmdline": "console=ttyS0", "loader": None,
+        "running": True, "address_wait_seconds": 0,
+    }
+    dom = domains.create(props)
+    try:
+        with connection(URI) as conn:
+            secure = conn.lookupByName(f"{prefix}-d").XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+            graphics = ET.fromstring(secure).find("./devices/graphics[@type='vnc']")
+            assert graphics is not None
+            locked = graphics.get("passwd")
+            assert locked, "the desktop must be defined with console password auth on"
+            assert define_domain(conn, plan_domain(image_for(props["image"]), _request(props))) == "unchanged"
+        refreshed = domains.read(dom.id, dom.outs)
+        for state in (props, dom.outs, refreshed.outs):
+            assert locked not in json.dumps(state)
+        assert not any("passw" in key for key in {**dom.outs, **refreshed.outs})
+        assert domains.diff(dom.id, refreshed.outs, props).changes is False
+    finally:
+        domains.delete(dom.id, dom.outs)
+        volumes.delete(disk.id, disk.outs)

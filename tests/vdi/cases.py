@@ -23,6 +23,8 @@ from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain
 from vdi.render import domain_xml, network_xml, nwfilter_xml, pool_xml, snapshot_xml, volume_xml
 
 POOL = "/var/lib/libvirt/images/hallcloud"
+CONSOLE_PASSWORD = "hc-Test1"
+"""Desktops are planned with a random console password; the expected files use this fixed one."""
 
 
 def _test_guest(arch: str, firmware: ResolvedFirmware | None = None) -> str:
@@ -34,6 +36,7 @@ def _test_guest(arch: str, firmware: ResolvedFirmware | None = None) -> str:
         networks=["gov", "internet"],
         kernel_boot=KernelBoot(f"{POOL}/vmlinuz-{arch}", f"{POOL}/initrd-{arch}", f"console={console}"),
         firmware=firmware,
+        console_password=CONSOLE_PASSWORD,
     )
     return domain_xml(plan_domain(manifest, request))
 
@@ -46,6 +49,7 @@ def _seat_desktop() -> str:
         networks=["gov"],
         network_filters={"gov": "gov-isolation"},
         kernel_boot=KernelBoot(f"{POOL}/vmlinuz-x86_64", f"{POOL}/initrd-x86_64", "console=ttyS0"),
+        console_password=CONSOLE_PASSWORD,
     )
     return domain_xml(plan_domain(get_image("hallcloud-test-x86_64"), request))
 
@@ -66,7 +70,10 @@ def _isolation_filter(key: str, forward: str) -> str:
 
 def _os_image(name: str) -> str:
     request = DomainRequest(
-        name=name, disks=[DiskSource(pool="hallcloud", volume=f"{name}.qcow2")], networks=["gov"]
+        name=name,
+        disks=[DiskSource(pool="hallcloud", volume=f"{name}.qcow2")],
+        networks=["gov"],
+        console_password=CONSOLE_PASSWORD,
     )
     return domain_xml(plan_domain(get_image(name), request))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import libvirt
 import pytest
 
 from images.catalog import get_image
@@ -196,6 +197,31 @@ def test_define_refuses_a_domain_of_the_same_name_with_another_definition(test_c
         define_domain(test_conn, other)
     assert test_conn.lookupByName(dom.name).maxMemory() == 256 * 1024
     undefine_domain(test_conn, dom.name)
+
+
+def test_planned_desktops_have_console_password_auth_on_and_redefine_unchanged(test_conn, prefix) -> None:
+    first, again = _domain(f"{prefix}-desk", []), _domain(f"{prefix}-desk", [])
+    locked = first.graphics[0].passwd
+    assert locked and again.graphics[0].passwd and locked != again.graphics[0].passwd  # random each time
+    assert locked not in repr(first)
+    assert define_domain(test_conn, first) == "created"
+    secure = test_conn.lookupByName(first.name).XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    assert f"passwd='{locked}'" in secure
+    assert locked not in test_conn.lookupByName(first.name).XMLDesc(0)
+    assert define_domain(test_conn, again) == "unchanged"  # another random password: the same desktop
+    undefine_domain(test_conn, first.name)
+
+
+def test_define_refuses_a_desktop_defined_without_console_password_auth(test_conn, prefix) -> None:
+    unlocked = _domain(f"{prefix}-desk", [])
+    unlocked.graphics[0].passwd = None
+    define_domain(test_conn, unlocked)
+    wanted = _domain(f"{prefix}-desk", [])
+    shown = r"graphics\[0\]\.passwd: none, wanted one \(the value is not shown\)"
+    with pytest.raises(Conflict, match=shown) as exc:
+        define_domain(test_conn, wanted)
+    assert str(wanted.graphics[0].passwd) not in str(exc.value)
+    undefine_domain(test_conn, unlocked.name)
 
 
 def test_starting_a_missing_domain_is_not_found(test_conn) -> None:
