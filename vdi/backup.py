@@ -58,7 +58,15 @@ from vdi.desktops import (
 )
 from vdi.domain import define_domain, get_domain, lookup_domain, start_domain, stop_domain, undefine_domain
 from vdi.exceptions import ChecksumMismatch, Conflict, InvalidSpec, NotFound, VdiError
-from vdi.models import BackupDisk, DesktopRecord, Disk, DiskOrigin, DomainBackup, Volume
+from vdi.models import (
+    BackupDisk,
+    DesktopRecord,
+    Disk,
+    DiskOrigin,
+    DomainBackup,
+    Volume,
+    random_console_password,
+)
 from vdi.policy import Retention, RetentionPlan, plan_retention
 from vdi.render import backup_xml, parse_domain, parse_pool, parse_volume, volume_xml
 from vdi.snapshots import delete_all_snapshots, guest_agent_freeze, guest_agent_thaw
@@ -696,6 +704,11 @@ def _restore_new(
             )
     planned.name, planned.uuid = name, None
     planned.description = f"restored from backup {manifest.id}"
+    # a manifest never holds console passwords; the restored desktop gets a fresh one so that password
+    # authentication stays on and one-time console tickets keep working
+    for graphics in planned.graphics:
+        if graphics.passwd is None:
+            graphics.passwd = random_console_password(graphics.type)
     if planned.os.nvram is not None:
         planned.os.nvram.path = None
     for nic in planned.interfaces:

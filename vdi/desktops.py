@@ -276,7 +276,11 @@ def redefine_disks_on_volumes(
     """Point the (stopped) domain's disks back at the pool volumes they were planned on."""
     origins = {o.dev: o for o in record.disks}
     with libvirt_errors(f"domain {dom.name()}", "read the definition"):
-        planned = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        # SECURE: without it libvirt leaves out the console password, and the redefinition would
+        # switch console authentication off (no one-time tickets for this desktop any more)
+        planned = parse_domain(
+            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        )
     changed = False
     for i, disk in enumerate(planned.disks):
         origin = origins.get(disk.target_dev)

@@ -337,6 +337,8 @@ def test_restore_backup_while_running_and_into_a_new_desktop_through_the_cli(des
         assert (
             definition(lab.conn.lookupByName(copy)).uuid != definition(lab.conn.lookupByName(desk.name)).uuid
         )
+        # manifests hold no console password; the new desktop gets its own, so tickets keep working
+        assert _console_password_on(lab.conn, copy)
     finally:
         undefine_domain(lab.conn, copy)
         delete_volume(get_pool(lab.conn, lab.pool), f"{copy}.qcow2")
@@ -395,6 +397,11 @@ def test_a_backup_killed_midway_leaves_the_desktop_running_and_nothing_that_look
     assert [(e.id, e.complete) for e in after] == [(manifest.id, True)]
 
 
+def _console_password_on(conn: libvirt.virConnect, name: str) -> bool:
+    xml = conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    return bool(re.search(r"<graphics [^>]*passwd=", xml))
+
+
 # -- reset --------------------------------------------------------------------------------------------
 
 
@@ -410,6 +417,7 @@ def test_reset_recreates_the_disk_from_golden_after_snapshots(desk: Desk):
     assert list_snapshots(desk.conn, desk.name) == []
     disk = definition(desk.conn.lookupByName(desk.name)).disks[0]
     assert (disk.type, disk.source_volume) == ("volume", f"{desk.name}.qcow2")  # back on its volume
+    assert _console_password_on(desk.conn, desk.name)  # the redefinition kept console authentication
     assert desk.read(wait_up=240) == "golden"  # the golden image's own marker
     desk.close()
     assert sorted(_pool_volumes(desk.lab, desk.name)) == [f"{desk.name}.qcow2"]
