@@ -18,6 +18,7 @@ from typing import Any
 
 from infra.automation import HallStack, add_window
 from infra.demo import leftovers
+from infra.testing.halls import small_hall_config
 
 WINDOWS = 20
 IMAGE = "hallcloud-test-x86_64"
@@ -30,22 +31,10 @@ def _window(number: int) -> dict[str, Any]:
 
 
 def hall_config(prefix: str, uri: str, octet: int) -> dict[str, Any]:
-    return {
-        "hall:name": "benchmark hall",
-        "hall:prefix": prefix,
-        "hall:hosts": {"local": {"uri": uri}},
-        "hall:networks": {
-            "gov": {"forward": "isolated", "subnet": f"10.{octet}.1.0/24"},
-            "internet": {"forward": "nat", "subnet": f"10.{octet}.2.0/24"},
-            "mgmt": {"forward": "isolated", "subnet": f"10.{octet}.3.0/24"},
-            "storage": {"forward": "isolated", "subnet": f"10.{octet}.4.0/24"},
-        },
-        "hall:pools": {"desktops": {}, "backup": {}},
-        "hall:images": {IMAGE: {"pools": ["desktops"]}},
-        "hall:storage_tier": {"pool": "backup"},
-        "hall:windows": [_window(n) for n in range(1, WINDOWS + 1)],
-        "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
-    }
+    windows = [_window(n) for n in range(1, WINDOWS + 1)]
+    return small_hall_config(
+        name="benchmark hall", prefix=prefix, uri=uri, octet=octet, image=IMAGE, windows=windows
+    )
 
 
 def run() -> str:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infra.testing.halls import small_hall_config
+
 WINDOWS = 5
 IMAGE = "hallcloud-test-x86_64"
 SEAT = {"gov": {"image": IMAGE, "memory_mib": 160}, "internet": {"image": IMAGE, "memory_mib": 160}}
@@ -26,22 +28,9 @@ STEPS = ("seat", "bind", "configure", "verify")
 
 
 def _hall_config(prefix: str, uri: str, octet: int) -> dict[str, Any]:
-    return {
-        "hall:name": "window setup benchmark hall",
-        "hall:prefix": prefix,
-        "hall:hosts": {"local": {"uri": uri}},
-        "hall:networks": {
-            "gov": {"forward": "isolated", "subnet": f"10.{octet}.1.0/24"},
-            "internet": {"forward": "nat", "subnet": f"10.{octet}.2.0/24"},
-            "mgmt": {"forward": "isolated", "subnet": f"10.{octet}.3.0/24"},
-            "storage": {"forward": "isolated", "subnet": f"10.{octet}.4.0/24"},
-        },
-        "hall:pools": {"desktops": {}, "backup": {}},
-        "hall:images": {IMAGE: {"pools": ["desktops"]}},
-        "hall:storage_tier": {"pool": "backup"},
-        "hall:windows": [],
-        "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
-    }
+    return small_hall_config(
+        name="window setup benchmark hall", prefix=prefix, uri=uri, octet=octet, image=IMAGE
+    )
 
 
 def _wait(client: Any, headers: dict[str, str], job_id: int, timeout: float = 900) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from infra import guests
 from infra.automation import HallStack, add_window, remove_window
 from infra.demo import leftovers
 from infra.spec import HallSpec, load_spec
+from infra.testing.halls import small_hall_config
 from vdi.conn import connect, connection
 from vdi.console import SerialConsole
 from vdi.render import parse_domain
@@ -51,23 +52,15 @@ def window(number: int, image: str = X86, memory: int = 192) -> dict[str, Any]:
 
 
 def hall_config(prefix: str, octet: int, windows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "hall:name": "test hall",
-        "hall:prefix": prefix,
-        "hall:hosts": {"local": {"uri": URI}},
-        "hall:networks": {
-            "gov": {"forward": "isolated", "subnet": f"10.{octet}.1.0/24"},
-            "internet": {"forward": "nat", "subnet": f"10.{octet}.2.0/24"},
-            "mgmt": {"forward": "isolated", "subnet": f"10.{octet}.3.0/24"},
-            "storage": {"forward": "isolated", "subnet": f"10.{octet}.4.0/24"},
-        },
-        "hall:pools": {"desktops": {}, "backup": {}},
-        "hall:images": {X86: {"pools": ["desktops"]}},
-        "hall:storage_tier": {"pool": "backup"},
-        "hall:snapshot_policies": {"hourly": {"snapshot_schedule": "0 * * * *", "backup_pool": "backup"}},
-        "hall:windows": windows,
-        "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
-    }
+    return small_hall_config(
+        name="test hall",
+        prefix=prefix,
+        uri=URI,
+        octet=octet,
+        image=X86,
+        windows=windows,
+        snapshot_policies={"hourly": {"snapshot_schedule": "0 * * * *", "backup_pool": "backup"}},
+    )
 
 
 def changes(result: Any) -> dict[str, int]:

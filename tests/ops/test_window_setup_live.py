@@ -21,6 +21,7 @@ from device_manager.jobs.runtime import ops_runtime
 from device_manager.windows.seat import InfraSeatBackend
 from infra.automation import HallStack
 from infra.demo import leftovers
+from infra.testing.halls import small_hall_config
 from tests.ops.conftest import make_hall
 from vdi.conn import connect, connection
 from vdi.domain import lookup_domain, vnc_endpoint
@@ -33,22 +34,9 @@ SEAT = {"gov": {"image": IMAGE, "memory_mib": 160}, "internet": {"image": IMAGE,
 
 
 def hall_config(prefix: str, octet: int) -> dict:
-    return {
-        "hall:name": "window setup test hall",
-        "hall:prefix": prefix,
-        "hall:hosts": {"local": {"uri": URI}},
-        "hall:networks": {
-            "gov": {"forward": "isolated", "subnet": f"10.{octet}.1.0/24"},
-            "internet": {"forward": "nat", "subnet": f"10.{octet}.2.0/24"},
-            "mgmt": {"forward": "isolated", "subnet": f"10.{octet}.3.0/24"},
-            "storage": {"forward": "isolated", "subnet": f"10.{octet}.4.0/24"},
-        },
-        "hall:pools": {"desktops": {}, "backup": {}},
-        "hall:images": {IMAGE: {"pools": ["desktops"]}},
-        "hall:storage_tier": {"pool": "backup"},
-        "hall:windows": [],
-        "hall:settings": {"start_desktops": True, "address_wait_seconds": 0},
-    }
+    return small_hall_config(
+        name="window setup test hall", prefix=prefix, uri=URI, octet=octet, image=IMAGE
+    )
 
 
 @pytest.fixture(scope="module")
