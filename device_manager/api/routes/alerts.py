@@ -74,6 +74,23 @@ def list_alerts(
     return Page(count=count, results=[AlertPublic.model_validate(a) for a in rows])
 
 
+def _committed(
+    request: Request,
+    background: BackgroundTasks,
+    db: Session,
+    alert: Alert,
+    notification: Notification,
+    what: str,
+) -> AlertDetail:
+    """Commit an operator's action on ``alert``, record it, and notify in the background."""
+    db.commit()
+    note(request, f"alert {alert.id} {what}")
+    detail = _detail(db, alert)
+    db.close()  # release the connection before the notification task records its deliveries
+    background.add_task(_notify, request, notification)
+    return detail
+
+
 @router.get("/{alert_id}", response_model=AlertDetail)
 def get_alert(db: SessionDep, principal: Viewer, alert_id: int) -> AlertDetail:
     return _detail(db, _get(db, principal, alert_id))
@@ -91,12 +108,7 @@ def acknowledge(
 ) -> AlertDetail:
     alert = _get(db, principal, alert_id)
     notification = engine.acknowledge(db, alert, principal.actor, payload.comment if payload else "")
-    db.commit()
-    note(request, f"alert {alert.id} acknowledged")
-    detail = _detail(db, alert)
-    db.close()  # release the connection before the notification task records its deliveries
-    background.add_task(_notify, request, notification)
-    return detail
+    return _committed(request, background, db, alert, notification, "acknowledged")
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertDetail)
@@ -111,9 +123,4 @@ def resolve(
 ) -> AlertDetail:
     alert = _get(db, principal, alert_id)
     notification = engine.resolve(db, alert, principal.actor, payload.comment if payload else "")
-    db.commit()
-    note(request, f"alert {alert.id} resolved by hand")
-    detail = _detail(db, alert)
-    db.close()  # release the connection before the notification task records its deliveries
-    background.add_task(_notify, request, notification)
-    return detail
+    return _committed(request, background, db, alert, notification, "resolved by hand")
