@@ -70,6 +70,12 @@ def render_summary(spec: HallSpec, outputs: dict[str, Any], ask_guest: bool = Tr
     lines += ["", f"storage tier: backup pool {storage.get('pool')}"]
     if storage.get("file_server"):
         lines.append(_desktop_line(spec, "files", storage["file_server"], ask_guest))
+    lines += [
+        "",
+        "consoles ask for a one-time password: `hall console ticket DESKTOP` (one desktop),",
+        "`hall console vv SEAT` (remote-viewer file), or the seat page /seat/SEAT of `hall serve`",
+        "(seats: `hall stack seats-file -o FILE`, then HALLCLOUD_SEATS_FILE=FILE)",
+    ]
     return "\n".join(lines)
 
 
