@@ -1,5 +1,5 @@
 # HallCloud: the README documents every target here.
-.PHONY: setup test check demo demo-down bench lint
+.PHONY: setup test check demo demo-down bench
 
 setup:
 	bash scripts/setup.sh

@@ -1,25 +1,14 @@
 #!/usr/bin/env bash
-# make setup step (vdi): libvirt's loadable drivers that the core package list may have added to a
-# running daemon after it started: storage (pools and volumes: golden images, linked clones, stream
+# make setup step (vdi): load libvirt's drivers that the core package list may have added after a
+# running daemon started: storage (pools and volumes: golden images, linked clones, stream
 # upload) and nwfilter (the network filters that keep a desktop to its own network, vdi/nwfilter.py; it
 # drives ebtables/iptables, which Debian's iptables package provides as ebtables-nft/iptables-nft).
 # A libvirtd started before a driver was installed does not load it, so that daemon is restarted once;
 # running guests survive the restart (libvirtd reconnects to their QEMU processes).
 set -euo pipefail
 URI=${HALLCLOUD_SETUP_URI:-qemu:///system}
+# scripts/setup.sh installs these (BACKPORTS_PKGS) before this step runs
 PKGS=(libvirt-daemon-driver-storage libvirt-daemon-driver-nwfilter)
-
-missing=()
-for pkg in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "[setup] installing ${missing[*]} from bookworm-backports"
-    if ! apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing[@]}" >/dev/null; then
-        apt-get update -q >/dev/null
-        apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing[@]}" >/dev/null
-    fi
-fi
 
 drivers_loaded() {
     virsh -c "$URI" pool-list --all >/dev/null 2>&1 && virsh -c "$URI" nwfilter-list >/dev/null 2>&1
