@@ -7,6 +7,7 @@ package lazily so that ``hall images list`` does not pay for FastAPI or Pulumi i
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -41,37 +42,28 @@ class LazyGroup(click.Group):
         target = SUBCOMMANDS.get(cmd_name)
         if target is None:
             return None
-        module_name, attr = target[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return _unavailable(cmd_name, target[1])
-            raise
-        command: click.Command | None = getattr(module, attr, None)
-        if command is None:
+        command = _import_target(target[0])
+        if not isinstance(command, click.Command):
             return _unavailable(cmd_name, target[1])
         if isinstance(command, click.Group):
             for extra in EXTRA_COMMANDS.get(cmd_name, []):
-                for sub in _load_extra(extra):
+                found = _import_target(extra)
+                subs = [found] if isinstance(found, click.Command) else list(found or [])
+                for sub in subs:
                     command.add_command(sub)
         return command
 
 
-def _load_extra(target: str) -> list[click.Command]:
+def _import_target(target: str) -> Any:
+    """The object named by "module:attribute", or None when its module is not part of this build."""
     module_name, attr = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            return []
+            return None
         raise
-    found = getattr(module, attr, None)
-    if found is None:
-        return []
-    if isinstance(found, click.Command):
-        return [found]
-    return list(found)
+    return getattr(module, attr, None)
 
 
 def _unavailable(name: str, help_text: str) -> click.Command:
