@@ -30,6 +30,7 @@ __all__ = [
     "changed_fields",
     "is_unknown",
     "require",
+    "split_id",
 ]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -55,6 +56,12 @@ def is_unknown(value: Any) -> bool:
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any], fields: tuple[str, ...]) -> list[str]:
     """The ``fields`` whose new value differs from the old one; unknown new values count as changed."""
     return [f for f in fields if is_unknown(news.get(f)) or olds.get(f) != news.get(f)]
+
+
+def split_id(id_: str) -> tuple[str, str]:
+    """A resource id ``host/rest`` as ``(host, rest)``."""
+    host, _, rest = id_.partition("/")
+    return host, rest
 
 
 def require(news: Mapping[str, Any], fields: tuple[str, ...], kind: str) -> list[CheckFailure]:

@@ -22,7 +22,7 @@ from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, Upd
 
 from images.catalog import CatalogError, get_image
 from images.profiles import ResolvedFirmware
-from infra.providers.base import HallProvider, changed_fields, is_unknown
+from infra.providers.base import HallProvider, changed_fields, is_unknown, split_id
 from vdi.conn import libvirt_errors
 from vdi.domain import define_domain, lookup_domain, start_domain, stop_domain, undefine_domain
 from vdi.exceptions import VdiError
@@ -37,11 +37,6 @@ BOOT_FIELDS = ("kernel", "initrd", "cmdline", "loader", "loader_type", "secure_b
 
 def _field(key: str, values: dict[str, Any]) -> Any:
     return values.get(key)
-
-
-def _split(id_: str) -> tuple[str, str]:
-    host, _, name = id_.partition("/")
-    return host, name
 
 
 def _request(props: dict[str, Any]) -> DomainRequest:
@@ -191,7 +186,7 @@ class DomainProvider(HallProvider):
         return CreateResult(id_=f"{host}/{name}", outs=self._outs(props, state))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             state = live_state(conn, name)
         if state is None:
@@ -199,7 +194,7 @@ class DomainProvider(HallProvider):
         return ReadResult(id_, self._outs({**props, "host": host, "name": name}, state))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             if changed_fields(olds, news, ("filters",)) and news.get("filters"):
                 set_interface_filters(conn, name, _network_filters(news))
@@ -211,7 +206,7 @@ class DomainProvider(HallProvider):
         return UpdateResult(outs=self._outs(news, state))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             undefine_domain(conn, name)
 

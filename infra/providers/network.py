@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
 
-from infra.providers.base import HallProvider, is_unknown
+from infra.providers.base import HallProvider, is_unknown, split_id
 from vdi.exceptions import VdiError
 from vdi.models import Network as NetworkModel
 from vdi.models import NetworkFilter as NetworkFilterModel
@@ -44,11 +44,6 @@ def _filter(props: dict[str, Any]) -> NetworkFilterModel | None:
     if not props.get("filter"):
         return None
     return isolation_filter(props["filter"], _model(props), props.get("isolated_from") or [])
-
-
-def _split(id_: str) -> tuple[str, str]:
-    host, _, name = id_.partition("/")
-    return host, name
 
 
 class NetworkProvider(HallProvider):
@@ -91,7 +86,7 @@ class NetworkProvider(HallProvider):
         return CreateResult(id_=f"{props['host']}/{props['name']}", outs={**props, "active": True})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             have = get_network(conn, name)
             if have is None:
@@ -127,7 +122,7 @@ class NetworkProvider(HallProvider):
         return UpdateResult(outs={**news, "active": True})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             delete_network(conn, name)
             if props.get("filter"):  # its desktops were deleted before it

@@ -15,7 +15,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
 
 from images.catalog import CatalogError, get_image
-from infra.providers.base import HallProvider, is_unknown
+from infra.providers.base import HallProvider, is_unknown, split_id
 from vdi.golden import import_catalog_image
 from vdi.models import Pool
 from vdi.storage import (
@@ -37,11 +37,6 @@ __all__ = [
     "Volume",
     "VolumeProvider",
 ]
-
-
-def _split(id_: str) -> tuple[str, str]:
-    host, _, rest = id_.partition("/")
-    return host, rest
 
 
 # -- pools ------------------------------------------------------------------------------------------
@@ -70,7 +65,7 @@ class StoragePoolProvider(HallProvider):
         return CreateResult(id_=f"{props['host']}/{props['name']}", outs={**props, "active": True})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             pool = lookup_pool(conn, name)
             if pool is None:
@@ -83,7 +78,7 @@ class StoragePoolProvider(HallProvider):
         return UpdateResult(outs={**news, "active": True})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        host, name = _split(id_)
+        host, name = split_id(id_)
         with self.connect(host) as conn:
             # the pool is the stack's own (prefixed name): whatever is left in it goes with it
             delete_pool(conn, name, delete_volumes=True)
@@ -176,7 +171,7 @@ class GoldenImageProvider(HallProvider):
         return CreateResult(id_=f"{props['host']}/{props['pool']}/{outs['volume']}", outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host, rest = _split(id_)
+        host, rest = split_id(id_)
         pool_name, _, volume = rest.partition("/")
         with self.connect(host) as conn:
             pool = lookup_pool(conn, pool_name)
@@ -189,7 +184,7 @@ class GoldenImageProvider(HallProvider):
         return ReadResult(id_, {**props, "staged": present})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        host, rest = _split(id_)
+        host, rest = split_id(id_)
         pool_name = rest.partition("/")[0]
         with self.connect(host) as conn:
             pool = lookup_pool(conn, pool_name)
@@ -261,7 +256,7 @@ class VolumeProvider(HallProvider):
         )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host, rest = _split(id_)
+        host, rest = split_id(id_)
         pool_name, _, name = rest.partition("/")
         with self.connect(host) as conn:
             pool = lookup_pool(conn, pool_name)
@@ -275,7 +270,7 @@ class VolumeProvider(HallProvider):
         return ReadResult(id_, {**props, "host": host, "pool": pool_name, "name": name, "path": path})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        host, rest = _split(id_)
+        host, rest = split_id(id_)
         pool_name, _, name = rest.partition("/")
         with self.connect(host) as conn:
             pool = lookup_pool(conn, pool_name)
