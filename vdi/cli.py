@@ -14,22 +14,15 @@ import click
 
 from images.catalog import CatalogError, load_catalog
 from images.profiles import ProfileError, known_arches
-from vdi.conn import DEFAULT_URI, connection
+from vdi.conn import connection
 from vdi.exceptions import VdiError
 from vdi.golden import import_catalog_image
 from vdi.models import Pool
 from vdi.plan import image_for
+from vdi.snapshot_cli import uri_option
 from vdi.storage import default_pool_path, ensure_pool
 from vdi.testguest import boot_test, build_test_image
 from vdi.validate import validate_entries
-
-uri_option = click.option(
-    "--uri",
-    default=DEFAULT_URI,
-    envvar="HALLCLOUD_URI",
-    show_default=True,
-    help="libvirt connection URI (env: HALLCLOUD_URI)",
-)
 
 
 def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import click
 
-from vdi.conn import DEFAULT_URI, connection
+from vdi.conn import connection
 from vdi.consoles import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv, vv_for_desktop
 from vdi.exceptions import VdiError
 from vdi.seats import Seat, SeatDirectory
+from vdi.snapshot_cli import uri_option
 
-uri_option = click.option("--uri", default=DEFAULT_URI, envvar="HALLCLOUD_URI", show_default=True,
-                          help="libvirt connection URI (env: HALLCLOUD_URI)")
 ttl_option = click.option("--ttl", "ttl_s", type=click.IntRange(1, MAX_TTL_S), default=DEFAULT_TTL_S,
                           show_default=True, help="seconds the password stays valid")
 protocol_option = click.option("--protocol", type=click.Choice(["auto", "vnc", "spice"]), default="auto",
