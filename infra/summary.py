@@ -7,11 +7,11 @@ networks' DHCP leases, and for test-image desktops from the guest itself over th
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from images.catalog import get_image
 from infra.guests import ensure_addresses
+from infra.providers.base import uri_override
 from infra.spec import HallSpec
 from vdi.conn import connection
 from vdi.exceptions import InvalidSpec, VdiError
@@ -22,10 +22,7 @@ __all__ = ["host_uri", "live_addresses", "render_summary", "seat_directory"]
 
 def host_uri(spec: HallSpec, host: str) -> str:
     """The URI of ``host`` as the providers resolve it (environment override first, then the config)."""
-    override = os.environ.get(f"HALLCLOUD_LIBVIRT_URI_{host.upper().replace('-', '_')}") or os.environ.get(
-        "HALLCLOUD_LIBVIRT_URI"
-    )
-    return override or spec.hosts[host].uri
+    return uri_override(host) or spec.hosts[host].uri
 
 
 def live_addresses(spec: HallSpec, desktop: dict[str, Any], ask_guest: bool = True) -> list[str]:

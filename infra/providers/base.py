@@ -31,6 +31,7 @@ __all__ = [
     "is_unknown",
     "require",
     "split_id",
+    "uri_override",
 ]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -56,6 +57,13 @@ def is_unknown(value: Any) -> bool:
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any], fields: tuple[str, ...]) -> list[str]:
     """The ``fields`` whose new value differs from the old one; unknown new values count as changed."""
     return [f for f in fields if is_unknown(news.get(f)) or olds.get(f) != news.get(f)]
+
+
+def uri_override(host: str) -> str | None:
+    """``HALLCLOUD_LIBVIRT_URI_<HOST>`` or else ``HALLCLOUD_LIBVIRT_URI`` from the environment, if set."""
+    return os.environ.get(f"HALLCLOUD_LIBVIRT_URI_{host.upper().replace('-', '_')}") or os.environ.get(
+        "HALLCLOUD_LIBVIRT_URI"
+    )
 
 
 def split_id(id_: str) -> tuple[str, str]:
@@ -91,9 +99,7 @@ class HallProvider(ResourceProvider):
         self._uris = {key: str((host or {}).get("uri", "qemu:///system")) for key, host in hosts.items()}
 
     def uri(self, host: str) -> str:
-        override = os.environ.get(
-            f"HALLCLOUD_LIBVIRT_URI_{host.upper().replace('-', '_')}"
-        ) or os.environ.get("HALLCLOUD_LIBVIRT_URI")
+        override = uri_override(host)
         if override:
             return override
         uris: dict[str, str] = getattr(self, "_uris", {})
