@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from device_manager.api.deps import ItStaff, SessionDep, Viewer
+from device_manager.api.deps import ItStaff, SessionDep, Viewer, client_address
 from device_manager.core.security import Principal
 from device_manager.db.models import Alert, Area, Device, DeviceType, Site, Window
 from device_manager.i18n import CATALOG_DIR, LANGUAGES
@@ -316,7 +316,7 @@ def issue_seat_token(request: Request, db: SessionDep, principal: ItStaff, name:
     token = seat_tokens.issue(request.app.state.settings.secret_key.get_secret_value(), seat.name, ttl_s)
     audit.record(request.app.state.session_factory, principal=principal, action="seat.token",
                  path=f"POST {request.url.path}", status_code=200,
-                 client=request.client.host if request.client else "", detail=f"seat {seat.name}")
+                 client=client_address(request), detail=f"seat {seat.name}")
     return {"seat": seat.name, "token": token, "expires_in": ttl_s, "url": f"/seat/{seat.name}#token={token}"}
 
 
@@ -366,8 +366,8 @@ def seat_session(request: Request, response: Response, name: str, payload: SeatS
     if grant is None:
         audit.record(request.app.state.session_factory, principal=None, action="auth.failed",
                      path=f"POST {request.url.path}", status_code=401,
-                     client=request.client.host if request.client else "", detail=f"seat token for {name}")
-        request.app.state.auth_failures.take(request.client.host if request.client else "")
+                     client=client_address(request), detail=f"seat token for {name}")
+        request.app.state.auth_failures.take(client_address(request))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this seat's token is wrong or expired")
     max_age = max(1, int(grant.expires_at - time.time()))
     response.set_cookie(_cookie_name(name), payload.token, max_age=max_age, path=f"/seat/{name}",
@@ -399,7 +399,7 @@ async def open_console(request: Request, seat: SeatGrant, role: str) -> JSONResp
         proxy = proxies.open(f"seat {seat.name} {role}", ticket.host, ticket.port)
         audit.record(request.app.state.session_factory, principal=None, action="console.open",
                      path=f"POST {request.url.path}", status_code=200,
-                     client=request.client.host if request.client else "",
+                     client=client_address(request),
                      detail=f"seat {seat.name} {role} desktop {desktop}")  # never the password
         return {"role": role, "desktop": desktop, "port": proxy.port, "path": proxy.path,
                 "password": ticket.password, "expires_in": CONSOLE_TICKET_TTL_S}
