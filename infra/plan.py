@@ -34,6 +34,7 @@ __all__ = [
     "NetworkPlan",
     "PoolPlan",
     "SeatPlan",
+    "desktop_name",
     "filter_name",
     "plan_hall",
     "plan_seat",
@@ -162,6 +163,11 @@ def bridge_name(network: str) -> str:
 
 def window_resource(number: int) -> str:
     return f"window-{number:03d}"
+
+
+def desktop_name(spec: HallSpec, number: int, side: str) -> str:
+    """The libvirt domain name of window ``number``'s ``side`` desktop."""
+    return f"{spec.prefix}-w{number:03d}-{side}"
 
 
 def filter_name(network: str) -> str:
@@ -294,7 +300,7 @@ def scheduler_policies(spec: HallSpec) -> dict[str, Any]:
         if policy is None:
             continue
         for side in SIDES:
-            desktops[f"{spec.prefix}-w{window.number:03d}-{side}"] = copy.deepcopy(policy)
+            desktops[desktop_name(spec, window.number, side)] = copy.deepcopy(policy)
     return {"desktops": desktops}
 
 
@@ -310,7 +316,7 @@ def plan_seat(spec: HallSpec, window: WindowSpec, images: list[ImagePlan] | None
             spec,
             images,
             resource=f"{resource}-{side}",
-            name=f"{spec.prefix}-w{window.number:03d}-{side}",
+            name=desktop_name(spec, window.number, side),
             host=window.host,
             image=desktop.image,
             networks=[window.seat.network_of(side)],
