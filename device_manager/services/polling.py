@@ -135,12 +135,11 @@ class PollingService:
 
     # --- one cycle ---------------------------------------------------------------------------------
 
-    def build_targets(self) -> tuple[list[Any], dict[int, str], list[str]]:
-        """(poll targets, device id -> device type, problems that kept devices out of this cycle)."""
+    def build_targets(self) -> tuple[list[Any], list[str]]:
+        """(poll targets, problems that kept devices out of this cycle)."""
         from device_manager.snmp.poller import PollTarget
 
         targets: list[Any] = []
-        types: dict[int, str] = {}
         skipped: list[str] = []
         with self.session_factory() as db:
             rows = db.execute(
@@ -162,7 +161,6 @@ class PollingService:
                     # the message names the profile, never its secret
                     skipped.append(f"device {device.name}: credential profile '{profile.name}': {credential}")
                     continue
-                types[device.id] = device.device_type.slug
                 targets.append(
                     PollTarget(
                         device_id=device.id,
@@ -174,7 +172,7 @@ class PollingService:
                         retries=self.retries,
                     )
                 )
-        return targets, types, skipped
+        return targets, skipped
 
     def store_results(self, results: Sequence[PollResultLike]) -> list[Notification]:
         """One transaction for the whole cycle; the reads it needs are done in bulk up front."""
@@ -249,7 +247,7 @@ class PollingService:
         try:
             if self._running_cycles > 1:  # the loop never does this; a second caller would be a bug
                 raise RuntimeError("poll cycles overlap")
-            targets, _types, report.skipped = await asyncio.to_thread(self.build_targets)
+            targets, report.skipped = await asyncio.to_thread(self.build_targets)
             for problem in report.skipped:
                 log.warning("not polled: %s", problem)
             report.targets = len(targets)

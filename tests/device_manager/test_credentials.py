@@ -124,7 +124,7 @@ async def test_secrets_never_leave_and_are_encrypted_at_rest(api, captured_logs)
 
     # the polling loop decrypts to the SNMP library's credentials, whose repr redacts
     polling: PollingService = api.app.state.polling
-    targets, _types, skipped = polling.build_targets()
+    targets, skipped = polling.build_targets()
     assert not skipped and len(targets) == 1
     assert targets[0].credential == SnmpV2c(COMMUNITY + "-new")
     assert COMMUNITY not in repr(targets[0])

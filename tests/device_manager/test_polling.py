@@ -85,7 +85,7 @@ async def fleet(api):
 
 
 async def test_targets_are_active_devices_with_snmp_credentials(api, fleet):
-    targets, types, skipped = api.app.state.polling.build_targets()
+    targets, skipped = api.app.state.polling.build_targets()
     assert skipped == []
     by_id = {t.device_id: t for t in targets}
     assert set(by_id) == {fleet["printer"], fleet["ups"]}
@@ -93,7 +93,7 @@ async def test_targets_are_active_devices_with_snmp_credentials(api, fleet):
     assert (printer.address, printer.port, printer.device_type) == ("10.20.0.5", 1161, "printer")
     assert printer.credential == SnmpV2c("public")
     assert ups.credential == SnmpV3("hallmon", "hallcloud-auth-key", "hallcloud-priv-key")
-    assert types[fleet["ups"]] == "ups"
+    assert ups.device_type == "ups"
 
 
 async def test_cycles_never_overlap_and_overruns_are_counted(api, fleet):
@@ -203,7 +203,7 @@ async def test_undecryptable_credentials_skip_the_device_without_leaking(api, fl
     real = svc.box
     other_key = api.app.state.settings.model_copy(update={"master_key": SecretStr(generate_master_key())})
     svc.box = SecretBox(load_master_key(other_key))
-    targets, _types, skipped = svc.build_targets()
+    targets, skipped = svc.build_targets()
     svc.box = real
     assert targets == [] and len(skipped) == 2
     assert "wrong master key" in skipped[0] and "'v2c'" in skipped[0]
