@@ -147,7 +147,7 @@ def run_playbook(
 ) -> JobAccepted:
     from device_manager.ansible import service as ansible_service
 
-    devices = [inventory.get_device(db, principal, i) for i in payload.device_ids]
+    devices = devices_of(db, principal, payload.device_ids)
     job_id = ansible_service.submit_playbook(
         ops, db, name, devices, check=payload.check, variables=payload.variables, created_by=principal.actor
     )
