@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from device_manager.db.models import utcnow
@@ -230,7 +230,3 @@ def log_lines(db: Session, job_id: int, after: int = 0, limit: int = 1000) -> li
             .limit(limit)
         )
     )
-
-
-def line_count(db: Session, job_id: int) -> int:
-    return int(db.scalar(select(func.count(JobLogLine.id)).where(JobLogLine.job_id == job_id)) or 0)
