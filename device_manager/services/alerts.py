@@ -104,7 +104,8 @@ class Batch:
         return device.id in self.maintenance_devices or device.site_id in self.maintenance_sites
 
 
-def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
+def id_chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
+    """``ids``, sorted and without repeats, in slices small enough for one ``IN (...)`` query."""
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), size):
         yield ordered[start : start + size]
@@ -256,7 +257,7 @@ class AlertEngine:
             states={},
             open_alerts={},
         )
-        for chunk in _chunks(device_ids):
+        for chunk in id_chunks(device_ids):
             for state in db.scalars(select(AlertState).where(AlertState.device_id.in_(chunk))):
                 batch.states.setdefault((state.rule_id, state.device_id), {})[state.subject] = state
             open_alerts = db.scalars(

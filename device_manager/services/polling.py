@@ -33,6 +33,7 @@ from device_manager.services.alerts import (
     Notification,
     PollResultLike,
     TrapEventLike,
+    id_chunks,
     record_deliveries,
 )
 from device_manager.services.notifier import WebhookNotifier
@@ -182,8 +183,7 @@ class PollingService:
         samples: list[dict[str, Any]] = []
         with self.session_factory() as db, db.begin():
             devices: dict[int, Device] = {}
-            for start in range(0, len(ids), 900):
-                chunk = ids[start : start + 900]
+            for chunk in id_chunks(ids):
                 devices.update((d.id, d) for d in db.scalars(select(Device).where(Device.id.in_(chunk))))
             sites: dict[int, str] = {
                 site_id: slug for site_id, slug in db.execute(select(Site.id, Site.slug))
