@@ -79,6 +79,29 @@ if [ -e /dev/kvm ]; then
     chmod 0660 /dev/kvm 2>/dev/null || true
 fi
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# libvirt hooks HallCloud relies on (libvirtd reads the hook directories only when it starts). The qemu
+# hook prepares the cgroup v1 cpuset partition guests are placed in before every start, so that many
+# guests starting at once on a host where no guest ever ran do not fail with "No space left on device"
+# (see scripts/host/libvirt-hook-qemu-cgroups). Running guests survive a libvirtd restart.
+hook_changed=0
+install_hook() {  # install_hook SOURCE DESTINATION
+    if ! cmp -s "$1" "$2"; then
+        install -D -m 0755 "$1" "$2"
+        log "installed libvirt hook $2"
+        hook_changed=1
+    fi
+}
+install_hook scripts/host/libvirt-hook-qemu-cgroups /etc/libvirt/hooks/qemu.d/10-hallcloud-cgroups
+# prepare the partition now as well (the hook does it again before each start)
+/etc/libvirt/hooks/qemu.d/10-hallcloud-cgroups - prepare begin - </dev/null
+if [ "$hook_changed" = 1 ] && running /run/libvirtd.pid; then
+    pid=$(cat /run/libvirtd.pid)
+    log "restarting libvirtd (pid $pid) so that it runs the new hook"
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f /run/libvirtd.pid
+fi
 if ! running /run/virtlogd.pid; then
     log "starting virtlogd"
     virtlogd -d
@@ -86,7 +109,8 @@ fi
 if ! running /run/libvirtd.pid; then
     log "starting libvirtd"
     libvirtd -d
-    for _ in $(seq 1 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.2; done
+    # answering, not just a socket file (a restarted daemon's old socket may still be there)
+    for _ in $(seq 1 300); do virsh -q -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
 # --- Python environment ---------------------------------------------------------------------------

@@ -14,3 +14,8 @@ def artifacts_dir() -> Path:
     path = ROOT / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that reproduce a fresh host (they restart libvirtd) run before anything holds libvirt."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("fresh_host") else 1)
