@@ -13,10 +13,10 @@ check:
 	bash scripts/check.sh
 
 demo: setup
-	.venv/bin/python -m infra.demo up
+	.venv/bin/hall demo up
 
 demo-down: setup
-	.venv/bin/python -m infra.demo down
+	.venv/bin/hall demo down
 
 bench: setup
 	.venv/bin/python -m benchmarks

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "window": ("device_manager.windows.cli:window", "service windows: setup and teardown"),
     "serve": ("device_manager.cli:serve", "run the device manager API"),
     "admin": ("device_manager.cli:admin", "administration: tokens, database"),
+    "demo": ("device_manager.demo.cli:demo", "the demo hall on this machine (make demo / make demo-down)"),
 }
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.automation import HallStack, add_window
+from infra.automation import HallStack, add_window, scratch_project
 from infra.demo import leftovers
 from infra.testing.halls import small_hall_config
 
@@ -41,14 +41,14 @@ def run() -> str:
     uri = os.environ.get("HALLCLOUD_URI", "qemu:///system")
     prefix = f"hc-bp-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="hallcloud-bench-pulumi-") as tmp:
-        hall = HallStack("bench", Path(tmp))
+        hall = HallStack("bench", Path(tmp) / "state", project_dir=scratch_project(Path(tmp) / "project"))
         spec = hall.write_config(hall_config(prefix, uri, 150 + secrets.randbelow(40)))
         rows: list[tuple[str, float, str]] = []
         try:
             started = time.monotonic()
             result = hall.up()
             up_s = time.monotonic() - started
-            created = dict(result.summary.resource_changes or {})
+            created = dict(result.changes)
             rows.append((f"pulumi up, {WINDOWS}-window hall from empty", up_s, f"{created}"))
 
             added = add_window(hall, _window(WINDOWS + 1))

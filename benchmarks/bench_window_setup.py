@@ -58,7 +58,7 @@ def run() -> str:
     from device_manager.jobs.runtime import OpsSettings, ops_runtime
     from device_manager.main import create_app
     from device_manager.windows.seat import InfraSeatBackend
-    from infra.automation import HallStack
+    from infra.automation import HallStack, scratch_project
     from infra.demo import leftovers
     from tests.ops.hosts import HostFactory, new_client_key
 
@@ -66,7 +66,7 @@ def run() -> str:
     work = Path(tempfile.mkdtemp(prefix="hc-bench-ws-"))
     private_key, public_key = new_client_key()
     factory = HostFactory(public_key)
-    hall = HallStack("bench", work / "state")
+    hall = HallStack("bench", work / "state", project_dir=scratch_project(work / "project"))
     spec = hall.write_config(_hall_config(f"hc-bw-{secrets.token_hex(3)}", uri, 120 + secrets.randbelow(30)))
     rows: list[dict[str, float]] = []
     jobs: list[dict[str, Any]] = []
@@ -96,7 +96,9 @@ def run() -> str:
             job_workers=2,
         )
         runtime = ops_runtime(app.state)
-        runtime.seat_backend = InfraSeatBackend(hall.name, hall.state_dir, seat_template=SEAT)
+        runtime.seat_backend = InfraSeatBackend(
+            hall.name, hall.state_dir, seat_template=SEAT, project_dir=hall.project_dir
+        )
         with app.state.session_factory() as db:
             _row, token = issue_token(
                 db,

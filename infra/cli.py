@@ -1,92 +1,140 @@
 """``hall stack``: the hall's Pulumi stack from the command line (up, preview, refresh, destroy, summary,
-seats-file).
+seats-file, policies).
 
-Each stack has a workspace and a file backend under the state directory (``--state``, default the
-repository's ``state/``). The stack's config lives in its workspace, where window setup
-(:mod:`infra.automation`) changes it; the first use seeds it from the repository's ``Pulumi.<stack>.yaml``
-and ``--config FILE`` replaces it. Operators may equally run the ``pulumi`` CLI in the workspace.
+A stack is the project's ``Pulumi.<stack>.yaml`` (``--project-dir``, default the checkout) with its state
+under HallCloud's state directory (``--state``, default :func:`vdi.paths.state_dir`): the same stack the
+plain ``pulumi`` CLI in ``.venv/bin`` and window setup use (see :mod:`infra.automation`).
+
+Engine operations print one line per finished resource; when one fails the command prints a short
+summary (which resource, the provider's message with its fix, where the full log is) and exits 1,
+without a traceback unless ``--debug`` is given. Ctrl-C or SIGTERM stop it within about two seconds:
+finished resources are kept, the interrupted one removes what it made, and the exit status is 130
+(SIGINT) or 143 (SIGTERM); running the command again resumes.
 """
 
 from __future__ import annotations
 
-import time
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from infra.automation import HallStack
-from infra.config import spec_from_stack_file
-from infra.demo import ROOT, state_dir
+from infra.automation import PROJECT_DIR, HallStack, StackBusy
+from infra.engine import StackCommandFailed, StackInterrupted
 from infra.spec import HallConfigError
 from infra.summary import render_summary, seat_directory
+from vdi.cancel import EXIT_CODES, interruptible, signal_of
+from vdi.exceptions import VdiError
+from vdi.paths import state_dir
 
-__all__ = ["stack"]
+__all__ = ["fail", "run_reporting", "stack"]
+
+T = TypeVar("T")
 
 
 def _echo(line: str) -> None:
     click.echo(line.rstrip("\n"))
 
 
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def run_reporting(debug: bool) -> Iterator[None]:
+    """Turn the stack's errors into the short text a person reads (a traceback only with --debug) and
+    Ctrl-C / SIGTERM into exit 130 / 143."""
+    try:
+        with interruptible():
+            yield
+    except StackInterrupted as exc:
+        click.echo(str(exc), err=True)
+        timed_out = exc.run.signum == signal.SIGALRM
+        sys.exit(1 if timed_out else EXIT_CODES.get(exc.run.signum or signal.SIGINT, 130))
+    except KeyboardInterrupt as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_CODES.get(signal_of(exc), 130))
+    except (StackCommandFailed, HallConfigError, StackBusy, VdiError) as exc:
+        if debug:
+            raise
+        fail(str(exc))
+
+
 def _hall(ctx: click.Context) -> HallStack:
-    """The stack; its config is the workspace's (window setup changes it there), seeded from
-    ``Pulumi.<stack>.yaml`` the first time, or replaced by an explicit ``--config``."""
     obj = ctx.obj
-    hall = HallStack(obj["stack"], obj["state"])
-    config: Path | None = obj["config"]
-    if config is None and not hall.config_file.exists() and (ROOT / f"Pulumi.{hall.name}.yaml").exists():
-        config = ROOT / f"Pulumi.{hall.name}.yaml"
-    if config is not None:
-        try:
-            hall.write_config(spec_from_stack_file(config))
-        except HallConfigError as exc:
-            raise click.ClickException(f"{config}: {exc}") from None
-    return hall
+    return HallStack(obj["stack"], obj["state"], project_dir=obj["project_dir"])
+
+
+def _progress(ctx: click.Context) -> Callable[[str], None] | None:
+    return None if ctx.obj["quiet"] else _echo
 
 
 @click.group()
 @click.option("--stack", "-s", "stack_name", default="demo", show_default=True, help="stack name")
 @click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="stack config to apply ",
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=PROJECT_DIR,
+    show_default="the checkout",
+    help="the Pulumi project: Pulumi.yaml and the stacks' Pulumi.<stack>.yaml",
 )
 @click.option(
     "--state",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="state directory (default: the repository's state/ or $HALLCLOUD_STATE_DIR)",
+    help="state directory (default: $HALLCLOUD_STATE_DIR or ~/.local/state/hallcloud)",
 )
+@click.option("--quiet", "-q", is_flag=True, help="no line per resource")
+@click.option("--debug", is_flag=True, help="show tracebacks")
 @click.pass_context
-def stack(ctx: click.Context, stack_name: str, config: Path | None, state: Path | None) -> None:
-    """The hall as a Pulumi stack."""
-    ctx.obj = {"stack": stack_name, "config": config, "state": state or state_dir()}
+def stack(
+    ctx: click.Context, stack_name: str, project_dir: Path, state: Path | None, quiet: bool, debug: bool
+) -> None:
+    """The hall as a Pulumi stack (the same stack `pulumi` in the project directory works on)."""
+    ctx.obj = {
+        "stack": stack_name,
+        "project_dir": project_dir,
+        "state": state or state_dir(),
+        "quiet": quiet,
+        "debug": debug,
+    }
+
+
+def _changes(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {op}" for op, n in sorted(changes.items())) or "nothing"
 
 
 @stack.command()
 @click.pass_context
 def preview(ctx: click.Context) -> None:
     """Show what up would change."""
-    result = _hall(ctx).preview(on_output=_echo)
-    click.echo(f"changes: {result.change_summary}")
+    with run_reporting(ctx.obj["debug"]):
+        result = _hall(ctx).preview(_progress(ctx))
+    click.echo(f"preview: {_changes(result.changes)} ({result.seconds:.1f} s; log {result.run.log_file})")
 
 
 @stack.command()
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="give up after this many seconds")
 @click.pass_context
-def up(ctx: click.Context) -> None:
+def up(ctx: click.Context, timeout: float | None) -> None:
     """Create or update the hall."""
-    hall = _hall(ctx)
-    started = time.monotonic()
-    result = hall.up(on_output=_echo)
-    click.echo(f"done in {time.monotonic() - started:.1f} s: {result.summary.resource_changes}")
+    with run_reporting(ctx.obj["debug"]):
+        result = _hall(ctx).up(progress=_progress(ctx), timeout=timeout)
+    click.echo(f"up: {_changes(result.changes)} in {result.seconds:.1f} s")
 
 
 @stack.command()
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
     """Read the real state of every resource into the stack (drift)."""
-    result = _hall(ctx).refresh(on_output=_echo)
-    click.echo(f"refreshed: {result.summary.resource_changes}")
+    with run_reporting(ctx.obj["debug"]):
+        result = _hall(ctx).refresh(_progress(ctx))
+    click.echo(f"refresh: {_changes(result.changes)} in {result.seconds:.1f} s")
 
 
 @stack.command()
@@ -97,8 +145,16 @@ def destroy(ctx: click.Context, yes: bool) -> None:
     hall = _hall(ctx)
     if not yes:
         click.confirm(f"destroy every resource of stack {hall.name}?", abort=True)
-    result = hall.destroy(on_output=_echo)
-    click.echo(f"destroyed: {result.summary.resource_changes}")
+    with run_reporting(ctx.obj["debug"]):
+        result = hall.destroy(_progress(ctx))
+    click.echo(f"destroy: {_changes(result.changes)} in {result.seconds:.1f} s")
+
+
+def _existing(ctx: click.Context) -> HallStack:
+    hall = _hall(ctx)
+    if not hall.exists():
+        fail(f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack -s {hall.name} up`")
+    return hall
 
 
 @stack.command()
@@ -106,29 +162,26 @@ def destroy(ctx: click.Context, yes: bool) -> None:
 @click.pass_context
 def summary(ctx: click.Context, no_guest: bool) -> None:
     """Seats with consoles and addresses, app and storage tiers."""
-    hall = HallStack(ctx.obj["stack"], ctx.obj["state"])
-    if not hall.exists():
-        raise click.ClickException(
-            f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack up`"
-        )
-    click.echo(render_summary(hall.spec(), hall.outputs(), ask_guest=not no_guest))
+    hall = _existing(ctx)
+    with run_reporting(ctx.obj["debug"]):
+        click.echo(render_summary(hall.spec(), hall.outputs(), ask_guest=not no_guest))
 
 
 @stack.command("seats-file")
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
     help="the YAML file to write (the device manager reads $HALLCLOUD_SEATS_FILE or <data_dir>/seats.yaml)",
 )
 @click.option("--site", default=None, help="the device manager's site slug of this hall (for the hall map)")
 @click.pass_context
 def seats_file(ctx: click.Context, output: Path, site: str | None) -> None:
     """Write the stack's seats for the device manager's seat pages."""
-    hall = HallStack(ctx.obj["stack"], ctx.obj["state"])
-    if not hall.exists():
-        raise click.ClickException(
-            f"stack {hall.name} does not exist under {hall.state_dir}; run `hall stack up`"
-        )
-    seats = seat_directory(hall.spec(), hall.outputs(), site=site)
+    hall = _existing(ctx)
+    with run_reporting(ctx.obj["debug"]):
+        seats = seat_directory(hall.spec(), hall.outputs(), site=site)
     seats.write_file(output)
     click.echo(f"{output}: {len(seats)} seats of stack {hall.name}")
 
@@ -141,7 +194,8 @@ def policies(ctx: click.Context) -> None:
 
     from infra.plan import scheduler_policies
 
-    spec = _hall(ctx).spec()
+    with run_reporting(ctx.obj["debug"]):
+        spec = _hall(ctx).spec()
     data = scheduler_policies(spec)
     if len(spec.hosts) == 1:
         data = {"uri": next(iter(spec.hosts.values())).uri, **data}

@@ -14,7 +14,6 @@ import pulumi
 
 from infra.plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
 from infra.providers import Domain, GoldenImage, Network, StoragePool, Volume
-from infra.providers.domain import BOOT_FIELDS
 from infra.spec import ISOLATED_PAIR
 
 __all__ = [
@@ -65,9 +64,7 @@ def machine(
         golden=golden.volume,
         opts=opts,
     )
-    boot = pulumi.Output.all(*(getattr(golden, f) for f in BOOT_FIELDS)).apply(
-        lambda values: dict(zip(BOOT_FIELDS, values, strict=True))
-    )
+    boot = golden.boot
     nets = pulumi.Output.all(*(networks[(plan.host, key)].name for key in plan.network_keys))
     filters = None
     if plan.filtered:

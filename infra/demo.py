@@ -1,46 +1,50 @@
-"""``make demo`` / ``make demo-down``: the demo hall (``Pulumi.demo.yaml``) through the real Pulumi engine.
+"""The demo hall's stack (``Pulumi.demo.yaml``) through the real Pulumi engine: up, and down without
+leftovers.
 
-``python -m infra.demo up`` validates the demo stack config, runs ``pulumi up`` on the local libvirt with
-a file backend in the repository's ignored ``state/`` directory (passphrase generated into
-``state/passphrase``) and prints the seats with their consoles. Running it again changes nothing.
-``python -m infra.demo down`` destroys the stack and checks that no libvirt object named ``demo-...``
-is left on any of the hall's hosts.
+:func:`stack_up` validates the demo config, checks every host, and runs ``pulumi up`` on the project's
+``demo`` stack (state under HallCloud's state directory), printing a line per finished resource and,
+when something fails, one summary. :func:`stack_down` destroys the stack, forgets it, and then removes
+anything named ``demo-...`` that an interrupted run left on the hall's hosts outside the stack's state,
+checking that nothing is left.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import contextlib
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import click
 import libvirt
 
 from infra.automation import HallStack
-from infra.config import spec_from_stack_file
-from infra.spec import HallConfigError, HallSpec
-from infra.summary import host_uri, render_summary
+from infra.spec import HallSpec
+from infra.summary import host_uri
 from vdi.conn import connection
+from vdi.domain import undefine_domain
 from vdi.exceptions import VdiError
+from vdi.network import delete_network
+from vdi.storage import delete_pool, delete_volume
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = ROOT / "Pulumi.demo.yaml"
+__all__ = ["STACK", "demo_stack", "leftovers", "preflight", "remove_leftovers", "stack_down", "stack_up"]
+
 STACK = "demo"
+Say = Callable[[str], None]
 
 
-def state_dir() -> Path:
-    return Path(os.environ.get("HALLCLOUD_STATE_DIR") or ROOT / "state")
+def demo_stack() -> HallStack:
+    return HallStack(STACK)
 
 
 def leftovers(spec: HallSpec) -> dict[str, list[str]]:
-    """Every domain, network, pool and volume on the hall's hosts whose name starts with the prefix."""
+    """Every domain, network, nwfilter, pool and volume on the hall's hosts named with the prefix."""
     prefix = f"{spec.prefix}-"
     found: dict[str, list[str]] = {}
     for host in spec.hosts:
         with connection(host_uri(spec, host)) as conn:
             names = [d.name() for d in conn.listAllDomains() if d.name().startswith(prefix)]
             names += [f"network {n.name()}" for n in conn.listAllNetworks() if n.name().startswith(prefix)]
+            names += [f"nwfilter {f.name()}" for f in conn.listAllNWFilters() if f.name().startswith(prefix)]
             for pool in conn.listAllStoragePools():
                 if pool.name().startswith(prefix):
                     names.append(f"pool {pool.name()}")
@@ -49,6 +53,35 @@ def leftovers(spec: HallSpec) -> dict[str, list[str]]:
         if names:
             found[host] = names
     return found
+
+
+def remove_leftovers(spec: HallSpec, say: Say) -> None:
+    """Remove what ``leftovers`` finds: objects of the demo an interrupted run made but never recorded."""
+    prefix = f"{spec.prefix}-"
+    for host in spec.hosts:
+        with connection(host_uri(spec, host)) as conn:
+            for dom in conn.listAllDomains():
+                if dom.name().startswith(prefix):
+                    say(f"  removing leftover domain {dom.name()}")
+                    undefine_domain(conn, dom.name())
+            for pool in conn.listAllStoragePools():
+                if pool.name().startswith(prefix):
+                    say(f"  removing leftover pool {pool.name()}")
+                    delete_pool(conn, pool.name(), delete_volumes=True)
+                elif pool.isActive():
+                    for volume in pool.listVolumes():
+                        if volume.startswith(prefix):
+                            say(f"  removing leftover volume {pool.name()}/{volume}")
+                            delete_volume(pool, volume)
+            for net in conn.listAllNetworks():
+                if net.name().startswith(prefix):
+                    say(f"  removing leftover network {net.name()}")
+                    delete_network(conn, net.name())
+            for flt in conn.listAllNWFilters():
+                if flt.name().startswith(prefix):
+                    say(f"  removing leftover nwfilter {flt.name()}")
+                    with contextlib.suppress(libvirt.libvirtError):
+                        flt.undefine()
 
 
 def preflight(spec: HallSpec) -> None:
@@ -68,53 +101,39 @@ def preflight(spec: HallSpec) -> None:
             ) from None
 
 
-def _say(line: str) -> None:
-    click.echo(line.rstrip("\n"))
-
-
-@click.group()
-def main() -> None:
-    """The demo hall."""
-
-
-@main.command()
-@click.option("--quiet", is_flag=True, help="do not stream the engine's output")
-def up(quiet: bool) -> None:
-    """pulumi up the demo hall and print its seats and consoles."""
-    try:
-        spec = spec_from_stack_file(DEMO_CONFIG)
-    except HallConfigError as exc:
-        raise click.ClickException(f"{DEMO_CONFIG.name}: {exc}") from None
+def stack_up(say: Say, *, quiet: bool = False) -> tuple[HallStack, dict[str, object]]:
+    """``pulumi up`` the demo stack; returns the stack and its outputs (errors propagate)."""
+    hall = demo_stack()
+    spec = hall.spec()
     preflight(spec)
-    hall = HallStack(STACK, state_dir())
-    hall.write_config(spec)
-    click.echo(f"demo hall: {len(spec.windows)} windows; state in {hall.state_dir} (file backend)")
+    say(
+        f"demo hall: {len(spec.windows)} windows; stack {hall.name} ({hall.config_file.name}), "
+        f"state in {hall.state_dir}"
+    )
     started = time.monotonic()
-    result = hall.up(on_output=None if quiet else _say)
-    changes = {str(k): v for k, v in (result.summary.resource_changes or {}).items()}
-    click.echo(f"\npulumi up: {changes} in {time.monotonic() - started:.1f} s\n")
-    click.echo(render_summary(spec, {k: v.value for k, v in result.outputs.items()}))
+    result = hall.up(progress=None if quiet else say)
+    hall.select()  # `pulumi preview` in the project directory now works on the demo
+    changes = ", ".join(f"{n} {op}" for op, n in sorted(result.changes.items()))
+    say(f"pulumi up: {changes} in {time.monotonic() - started:.1f} s")
+    return hall, result.outputs
 
 
-@main.command()
-@click.option("--quiet", is_flag=True, help="do not stream the engine's output")
-def down(quiet: bool) -> None:
-    """pulumi destroy the demo hall; fail if any demo-* libvirt object is left."""
-    spec = spec_from_stack_file(DEMO_CONFIG)
-    hall = HallStack(STACK, state_dir())
+def stack_down(say: Say, *, quiet: bool = False) -> HallSpec:
+    """Destroy and forget the demo stack, remove what interrupted runs left; fail if anything is left."""
+    hall = demo_stack()
+    spec = hall.spec()
     if hall.exists():
-        hall.write_config(spec)
         started = time.monotonic()
-        hall.destroy(on_output=None if quiet else _say)
+        hall.destroy(None if quiet else say)
         hall.remove()
-        click.echo(f"pulumi destroy: done in {time.monotonic() - started:.1f} s")
+        say(f"pulumi destroy: done in {time.monotonic() - started:.1f} s")
     else:
-        click.echo("the demo stack does not exist; checking for leftovers only")
+        hall.forget_secrets_salt()
+        say("the demo stack does not exist; checking for leftovers only")
+    if leftovers(spec):
+        remove_leftovers(spec, say)
     left = leftovers(spec)
     if left:
         raise click.ClickException(f"libvirt objects of the demo are left: {left}")
-    click.echo(f"no libvirt object named {spec.prefix}-* is left on {', '.join(spec.hosts)}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    say(f"no libvirt object named {spec.prefix}-* is left on {', '.join(spec.hosts)}")
+    return spec

@@ -2,7 +2,8 @@
 # Provide the Pulumi CLI, its Python language host and the dynamic-provider launcher in .venv/bin, at the
 # version of the `pulumi` Python SDK pinned in pyproject.toml:
 #
-#   .venv/bin/pulumi                        the CLI (engine), built from github.com/pulumi/pulumi/pkg/v3
+#   .venv/libexec/hallcloud/pulumi          the CLI (engine), built from github.com/pulumi/pulumi/pkg/v3
+#   .venv/bin/pulumi                        a wrapper of it with HallCloud's defaults (see "The wrapper")
 #   .venv/bin/pulumi-language-python        the Python language host (see "Why sdk/v3 v3.79.0" below)
 #   .venv/bin/pulumi-language-python-exec   the script the host runs programs with, from sdk/v3 at the pin
 #   .venv/bin/pulumi-resource-pulumi-python our launcher of `python -m pulumi.dynamic` (dynamic providers)
@@ -31,6 +32,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/.venv/bin
+REAL_DIR=$ROOT/.venv/libexec/hallcloud
+REAL=$REAL_DIR/pulumi
 CLI_MOD=$ROOT/scripts/pulumi-build/cli
 HOST_MOD=$ROOT/scripts/pulumi-build/language-python
 HOST_SDK_VERSION=v3.79.0  # the last sdk/v3 that contains the Python language host (see above)
@@ -89,15 +92,20 @@ if [ "$bump" = 1 ]; then
 fi
 
 # --- the CLI ---------------------------------------------------------------------------------------
-have=$(cli_version "$BIN/pulumi")
+mkdir -p "$REAL_DIR"
+# an earlier layout kept the binary itself in .venv/bin: move it where the wrapper expects it
+if [ -f "$BIN/pulumi" ] && [ ! -L "$BIN/pulumi" ] && ! head -c 2 "$BIN/pulumi" | grep -q '#!'; then
+    mv -f "$BIN/pulumi" "$REAL"
+fi
+have=$(cli_version "$REAL")
 if [ "$have" = "$VERSION" ]; then
-    log "pulumi $VERSION present in .venv/bin"
+    log "pulumi $VERSION present in .venv/libexec/hallcloud"
 else
     on_path=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd: -) \
         command -v pulumi || true)
     if [ -n "$on_path" ] && [ "$(cli_version "$on_path")" = "$VERSION" ]; then
         log "using pulumi $VERSION found on PATH at $on_path"
-        ln -sfn "$on_path" "$BIN/pulumi"
+        ln -sfn "$on_path" "$REAL"
         # The official distribution ships the language host next to the CLI: use it too.
         dir=$(dirname "$(readlink -f "$on_path")")
         for f in pulumi-language-python pulumi-language-python-exec; do
@@ -107,13 +115,58 @@ else
         GOBIN_=$(find_go)
         want=$(required_version "$CLI_MOD" github.com/pulumi/pulumi/pkg/v3)
         [ "$want" = "$VERSION" ] || die "pyproject.toml pins pulumi==$PIN but $CLI_MOD/go.mod requires pkg/v3 $want; run: scripts/build-pulumi.sh --bump"
-        [ -n "$have" ] && log "replacing .venv/bin/pulumi ($have)"
+        [ -n "$have" ] && log "replacing $REAL ($have)"
         log "building pulumi $VERSION from the Go module proxy with $("$GOBIN_" version | cut -d' ' -f3) (first build: several minutes; caches: $("$GOBIN_" env GOMODCACHE), $("$GOBIN_" env GOCACHE))"
-        go_build "$CLI_MOD" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$VERSION" "$BIN/pulumi"
-        have=$(cli_version "$BIN/pulumi")
-        [ "$have" = "$VERSION" ] || die "the freshly built .venv/bin/pulumi reports '$have', expected $VERSION"
+        go_build "$CLI_MOD" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$VERSION" "$REAL"
+        have=$(cli_version "$REAL")
+        [ "$have" = "$VERSION" ] || die "the freshly built $REAL reports '$have', expected $VERSION"
     fi
 fi
+
+# --- the wrapper -----------------------------------------------------------------------------------
+# `pulumi` in .venv/bin runs the CLI with HallCloud's defaults, so that an operator's plain `pulumi
+# preview|up|refresh|stack output` in the project directory works on the same stacks and state as `hall
+# stack` and window setup (infra/automation.py), with no environment variables to set: the file backend
+# and the generated passphrase under HallCloud's state directory (and PULUMI_HOME there, where the
+# selected stack is remembered), this virtualenv's python and plugins
+# first, no update check (the hall's machines do not reach get.pulumi.com). Whatever the caller sets
+# (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE[_FILE], ...) wins.
+wrapper=$BIN/pulumi
+wrapper_text='#!/bin/sh
+# Written by scripts/build-pulumi.sh: the Pulumi CLI with HallCloud'"'"'s defaults (PULUMI_HOME, file backend and
+# passphrase under $HALLCLOUD_STATE_DIR, default ~/.local/state/hallcloud; this virtualenv first on PATH).
+# Variables the caller sets, and a `pulumi login` in that PULUMI_HOME, win.
+here=$(cd "$(dirname "$0")" && pwd)
+state=${HALLCLOUD_STATE_DIR:-$HOME/.local/state/hallcloud}
+PULUMI_HOME=${PULUMI_HOME:-$state/pulumi/home}
+if [ -z "${PULUMI_BACKEND_URL:-}" ] && [ ! -s "$PULUMI_HOME/credentials.json" ]; then
+    # not logged in anywhere yet: the HallCloud file backend (a `pulumi login` elsewhere is respected)
+    [ -d "$state/pulumi/state" ] || (umask 077 && mkdir -p "$state/pulumi/state")
+    PULUMI_BACKEND_URL="file://$state/pulumi/state"
+    export PULUMI_BACKEND_URL
+fi
+if [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    if [ ! -s "$state/passphrase" ]; then
+        (umask 077 && mkdir -p "$state" && tmp="$state/.passphrase.$$" \
+            && head -c 32 /dev/urandom | base64 | tr -d "/+=\n" > "$tmp" && mv -n "$tmp" "$state/passphrase"; \
+            rm -f "$tmp")
+    fi
+    PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+    export PULUMI_CONFIG_PASSPHRASE_FILE
+fi
+PULUMI_SKIP_UPDATE_CHECK=${PULUMI_SKIP_UPDATE_CHECK:-true}
+PULUMI_PYTHON_CMD=${PULUMI_PYTHON_CMD:-$here/python}
+PATH="$here:$PATH"
+export PULUMI_HOME PULUMI_SKIP_UPDATE_CHECK PULUMI_PYTHON_CMD PATH
+exec "$here/../libexec/hallcloud/pulumi" "$@"'
+if [ "$(cat "$wrapper" 2>/dev/null)" != "$wrapper_text" ]; then
+    rm -f "$wrapper"
+    printf '%s\n' "$wrapper_text" > "$wrapper"
+    chmod 0755 "$wrapper"
+    log "wrote .venv/bin/pulumi (the CLI with HallCloud's defaults)"
+fi
+have=$(cli_version "$BIN/pulumi")
+[ "$have" = "$VERSION" ] || die ".venv/bin/pulumi reports '$have', expected $VERSION"
 
 # --- the Python language host ----------------------------------------------------------------------
 # Built from sdk/v3 $HOST_SDK_VERSION (which the stamp records, since the host has no --version flag);
@@ -142,11 +195,12 @@ fi
 # --- the dynamic-provider launcher -----------------------------------------------------------------
 # The engine starts `pulumi-resource-pulumi-python` for dynamic providers; the SDK's pulumi.dynamic
 # module is its entry point (`python -m pulumi.dynamic ENGINE_ADDRESS`, prints the port it serves on).
-# Ours always uses the python of the venv it lives in, so providers can import our installed packages.
+# Ours always uses the python of the venv it lives in, so providers can import our installed packages,
+# and goes through infra.providers.launch, which turns SIGINT into vdi's cancel flag (see there).
 launcher=$BIN/pulumi-resource-pulumi-python
 launcher_text='#!/bin/sh
 # Written by scripts/build-pulumi.sh: the Pulumi engine starts this for dynamic providers.
-exec "$(dirname "$0")/python" -u -m pulumi.dynamic "$@"'
+exec "$(dirname "$0")/python" -u -m infra.providers.launch "$@"'
 if [ "$(cat "$launcher" 2>/dev/null)" != "$launcher_text" ]; then
     printf '%s\n' "$launcher_text" > "$launcher"
     chmod 0755 "$launcher"

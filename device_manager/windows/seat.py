@@ -92,10 +92,11 @@ class InfraSeatBackend:
         *,
         seat_template: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        project_dir: Path | None = None,
     ) -> None:
-        from infra.automation import HallStack
+        from infra.automation import PROJECT_DIR, HallStack
 
-        self.hall = HallStack(stack, Path(state_dir), dict(env or {}))
+        self.hall = HallStack(stack, Path(state_dir), dict(env or {}), project_dir or PROJECT_DIR)
         self.seat_template = dict(seat_template) if seat_template else None
 
     def _template(self) -> dict[str, Any]:
@@ -127,17 +128,17 @@ class InfraSeatBackend:
             existing = next((w for w in spec.windows if w.number == number), None)
             if existing is None:
                 result = add_window(
-                    self.hall, {"number": number, "name": name, "seat": self._template()}, on_output=on_output
+                    self.hall, {"number": number, "name": name, "seat": self._template()}, progress=on_output
                 )
             elif existing.name != name:
                 window = existing.model_dump(mode="json", exclude_none=True)
-                result = change_window(self.hall, number, {**window, "name": name}, on_output=on_output)
+                result = change_window(self.hall, number, {**window, "name": name}, progress=on_output)
             else:
-                result = apply_window(self.hall, number, on_output=on_output)
+                result = apply_window(self.hall, number, progress=on_output)
         except HallConfigError as exc:
             raise SeatError(f"window {number}: the hall stack refused the seat: {exc}") from exc
-        except Exception as exc:  # the engine's errors carry its whole output: keep the end
-            raise SeatError(f"window {number}: pulumi up of the seat failed: {str(exc)[-1500:]}") from exc
+        except Exception as exc:  # the engine's errors are a short summary naming the log file
+            raise SeatError(f"window {number}: pulumi up of the seat failed: {exc}") from exc
         if result.seat is None:
             raise SeatError(f"window {number}: the stack exported no seat after the update")
         return self._info(number, result.seat)
@@ -171,8 +172,6 @@ class InfraSeatBackend:
         if not any(w.number == number for w in self.hall.spec().windows):
             return
         try:
-            remove_window(self.hall, number, on_output=on_output)
+            remove_window(self.hall, number, progress=on_output)
         except Exception as exc:
-            raise SeatError(
-                f"window {number}: pulumi up removing the seat failed: {str(exc)[-1500:]}"
-            ) from exc
+            raise SeatError(f"window {number}: pulumi up removing the seat failed: {exc}") from exc

@@ -16,16 +16,23 @@ class NotConfigured(DomainError):
 
 
 def seat_backend(runtime: OpsRuntime) -> SeatBackend:
+    """The hall stack's seats: ``HALLCLOUD_OPS_STACK`` in ``HALLCLOUD_OPS_PULUMI_STATE_DIR``, by default
+    the only stack in HallCloud's state directory (the demo's, right after ``make demo``)."""
     if runtime.seat_backend is None:
+        from infra.automation import default_stack
+        from infra.spec import HallConfigError
+        from vdi.paths import state_dir
+
         settings = runtime.settings
-        if not settings.stack or not settings.pulumi_state_dir:
+        state = Path(settings.pulumi_state_dir) if settings.pulumi_state_dir else state_dir()
+        try:
+            stack = settings.stack or default_stack(state)
+        except HallConfigError as exc:
             raise NotConfigured(
-                "window setup needs the hall stack: set HALLCLOUD_OPS_STACK (e.g. 'demo') and "
-                "HALLCLOUD_OPS_PULUMI_STATE_DIR (the infra state directory)"
-            )
-        runtime.seat_backend = InfraSeatBackend(
-            settings.stack, Path(settings.pulumi_state_dir), seat_template=settings.seat_template
-        )
+                f"window setup needs the hall stack: {exc.issues[0].problem}; set HALLCLOUD_OPS_STACK "
+                "(and HALLCLOUD_OPS_PULUMI_STATE_DIR when its state is elsewhere)"
+            ) from None
+        runtime.seat_backend = InfraSeatBackend(stack, state, seat_template=settings.seat_template)
     return runtime.seat_backend
 
 

@@ -24,6 +24,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResu
 from vdi.conn import connection
 
 __all__ = [
+    "BOOT_FIELDS",
     "UNKNOWN",
     "HallProvider",
     "HostNotConfigured",
@@ -37,6 +38,8 @@ __all__ = [
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """How the engine marks a value not known yet (preview); ``pulumi.runtime.rpc.UNKNOWN``."""
 HOSTS_KEY = "hall:hosts"
+BOOT_FIELDS = ("kernel", "initrd", "cmdline", "loader", "loader_type", "secure_boot", "nvram_template")
+"""How a domain boots: what a GoldenImage provides and a Domain takes (replacing it when they change)."""
 
 
 class HostNotConfigured(LookupError):

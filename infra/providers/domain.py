@@ -22,21 +22,20 @@ from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, Upd
 
 from images.catalog import CatalogError, get_image
 from images.profiles import ResolvedFirmware
-from infra.providers.base import HallProvider, changed_fields, is_unknown, split_id
+from infra.providers.base import BOOT_FIELDS, HallProvider, changed_fields, is_unknown, split_id
+from vdi import cancel
 from vdi.conn import libvirt_errors
 from vdi.domain import define_domain, lookup_domain, start_domain, stop_domain, undefine_domain
-from vdi.exceptions import VdiError
 from vdi.nwfilter import set_interface_filters
 from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.render import parse_domain
 
 __all__ = ["Domain", "DomainProvider", "live_state"]
 
-BOOT_FIELDS = ("kernel", "initrd", "cmdline", "loader", "loader_type", "secure_boot", "nvram_template")
 
 
-def _field(key: str, values: dict[str, Any]) -> Any:
-    return values.get(key)
+def _field(key: str, values: dict[str, Any] | None) -> Any:
+    return (values or {}).get(key)
 
 
 def _request(props: dict[str, Any]) -> DomainRequest:
@@ -101,7 +100,7 @@ def live_state(conn: libvirt.virConnect, name: str, wait_seconds: float = 0) -> 
                 addresses = _addresses(dom)
                 if len(addresses) >= len(macs) or time.monotonic() >= deadline:
                     break
-                time.sleep(1)
+                cancel.sleep(1, f"domain {name}")
     vnc = next((g for g in definition.graphics if g.type == "vnc"), None)
     return {
         "running": running,
@@ -179,8 +178,9 @@ class DomainProvider(HallProvider):
                 if props.get("running", True):
                     start_domain(conn, name)
                 state = live_state(conn, name, float(props.get("address_wait_seconds") or 0))
-            except VdiError:
-                if created:  # a domain that cannot start is not left half-created
+            except BaseException:
+                # a domain that cannot start (or whose create was interrupted) is not left half-created
+                if created:
                     undefine_domain(conn, name)
                 raise
         return CreateResult(id_=f"{host}/{name}", outs=self._outs(props, state))

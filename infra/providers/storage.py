@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from images.catalog import CatalogError, get_image
-from infra.providers.base import HallProvider, is_unknown, split_id
+from infra.providers.base import BOOT_FIELDS, HallProvider, is_unknown, split_id
 from vdi.golden import import_catalog_image
 from vdi.models import Pool
 from vdi.storage import (
@@ -107,6 +107,13 @@ class StoragePool(Resource, module="hallcloud", name="StoragePool"):
 # -- golden images ----------------------------------------------------------------------------------
 
 
+def boot_of(outs: dict[str, Any]) -> dict[str, Any]:
+    """How desktops on the image boot, as ONE output: during ``pulumi preview`` the SDK reports every
+    output whose value is None (a BIOS image's loader, say) as unknown, and an unknown boot field would
+    show every desktop on the image as being replaced. A dict holding Nones is known."""
+    return {key: outs.get(key) for key in BOOT_FIELDS}
+
+
 class GoldenImageProvider(HallProvider):
     kind = "golden image"
     required = ("host", "pool", "image")
@@ -168,7 +175,19 @@ class GoldenImageProvider(HallProvider):
                     sha256=props.get("sha256"),
                 )
                 outs.update(volume=golden.volume, path=golden.path, staged=[golden.volume])
+        outs["boot"] = boot_of(outs)
         return CreateResult(id_=f"{props['host']}/{props['pool']}/{outs['volume']}", outs=outs)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        if "boot" not in olds and not result.replaces:  # a state written before the boot output existed
+            return DiffResult(changes=True, replaces=[], stables=result.stables, delete_before_replace=True)
+        return result
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only :meth:`diff`'s migration reaches here: the same image, with the ``boot`` output added."""
+        outs = {**olds, **{k: v for k, v in news.items() if v is not None}}
+        return UpdateResult(outs={**outs, "boot": boot_of(outs)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         host, rest = split_id(id_)
@@ -207,6 +226,8 @@ class GoldenImage(Resource, module="hallcloud", name="GoldenImage"):
     loader_type: pulumi.Output[str | None]
     secure_boot: pulumi.Output[bool | None]
     nvram_template: pulumi.Output[str | None]
+    boot: pulumi.Output[dict[str, Any]]
+    """kernel, initrd, cmdline, loader, loader_type, secure_boot, nvram_template (see :func:`boot_of`)."""
 
     def __init__(
         self,
@@ -231,6 +252,7 @@ class GoldenImage(Resource, module="hallcloud", name="GoldenImage"):
             "secure_boot",
             "nvram_template",
             "staged",
+            "boot",
         ):
             props[out] = None
         super().__init__(GoldenImageProvider(), resource_name, props, opts)

@@ -16,6 +16,7 @@ from infra.automation import seat_urns
 from infra.components import IsolationError, Seat, SeatArgs, check_network_isolation
 from infra.hall import Hall, deploy
 from infra.plan import plan_hall
+from infra.providers.storage import boot_of
 from infra.spec import load_spec
 
 DYN = "pulumi-python:dynamic/hallcloud"
@@ -35,6 +36,7 @@ class HallMocks(pulumi.runtime.Mocks):
                 initrd="/pool/initrd",
                 cmdline="console=ttyS0",
             )
+            outs["boot"] = boot_of(outs)
         elif kind == "Volume":
             outs["path"] = f"/pool/{args.inputs['name']}"
         elif kind == "Domain":
@@ -236,12 +238,14 @@ def test_hall_stack_command_is_mounted_and_refuses_a_bad_config(
     from click.testing import CliRunner
 
     import hall
+    from infra.automation import scratch_project
 
     demo_raw["hall:windows"][0]["seat"]["gov"]["image"] = "uos-21"
-    bad = tmp_path / "Pulumi.bad.yaml"
-    bad.write_text(yaml.safe_dump({"config": demo_raw}, allow_unicode=True))
+    project = scratch_project(tmp_path / "project")
+    (project / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": demo_raw}, allow_unicode=True))
     result = CliRunner().invoke(
-        hall.main, ["stack", "-s", "bad", "--state", str(tmp_path / "state"), "--config", str(bad), "preview"]
+        hall.main,
+        ["stack", "-s", "bad", "--state", str(tmp_path / "state"), "--project-dir", str(project), "preview"],
     )
     assert result.exit_code != 0
     assert "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog" in result.output

@@ -65,7 +65,7 @@ def test_hall_stack_seats_file_command(tmp_path: Path, monkeypatch: pytest.Monke
     host = next(iter(spec.hosts))
 
     class FakeStack:
-        def __init__(self, name: str, state_dir: Path) -> None:
+        def __init__(self, name: str, state_dir: Path, project_dir: Path | None = None) -> None:
             self.name, self.state_dir = name, state_dir
 
         def exists(self) -> bool:

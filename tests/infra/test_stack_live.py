@@ -24,7 +24,7 @@ import libvirt
 import pytest
 
 from infra import guests
-from infra.automation import HallStack, add_window, remove_window
+from infra.automation import HallStack, add_window, remove_window, scratch_project
 from infra.demo import leftovers
 from infra.spec import HallSpec, load_spec
 from infra.testing.halls import small_hall_config
@@ -64,7 +64,7 @@ def hall_config(prefix: str, octet: int, windows: list[dict[str, Any]]) -> dict[
 
 
 def changes(result: Any) -> dict[str, int]:
-    return {str(k): v for k, v in (result.summary.resource_changes or {}).items()}
+    return dict(result.changes)
 
 
 class Live:
@@ -93,7 +93,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     prefix = f"hc-p-{secrets.token_hex(3)}"
     octet = 200 + secrets.randbelow(50)
     raw = hall_config(prefix, octet, [window(1), window(2)])
-    hall = HallStack("live", tmp_path_factory.mktemp("hall-state"))
+    work = tmp_path_factory.mktemp("hall")
+    hall = HallStack("live", work / "state", project_dir=scratch_project(work / "project"))
     spec = hall.write_config(raw)
     yield Live(hall, spec)
     # whatever happened, leave nothing behind
@@ -106,19 +107,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 def test_preview_then_up_then_an_up_that_changes_nothing(live: Live) -> None:
     preview = live.hall.preview()
-    assert preview.change_summary == {"create": 21}
+    assert changes(preview) == {"create": 21}
     assert not leftovers(live.spec)  # a preview touches nothing
 
     up = live.hall.up()
     assert changes(up) == {"create": 21}
     assert live.domains() == [f"{live.prefix}-w00{n}-{side}" for n in (1, 2) for side in ("gov", "internet")]
-    seat = up.outputs["seats"].value["001"]
+    seat = up.outputs["seats"]["001"]
     assert seat["gov"]["running"] is True and seat["gov"]["console"]["vnc"].startswith("127.0.0.1:")
     assert seat["gov"]["networks"] == ["gov"] and seat["internet"]["networks"] == ["internet"]
     assert seat["snapshot_policy"]["backup_pool"] == f"{live.prefix}-backup"
 
     again = live.hall.up()
     assert changes(again) == {"same": 21}
+    # a converged stack previews as unchanged (no output reported unknown forces a replacement)
+    assert changes(live.hall.preview()) == {"same": 21}
 
 
 def test_each_desktop_reaches_its_own_gateway_and_nothing_of_the_other_network(live: Live) -> None:
@@ -167,7 +170,7 @@ def test_changing_one_windows_image_replaces_only_that_seat(live: Live) -> None:
     assert after[f"{live.prefix}-w001-gov"] == before[f"{live.prefix}-w001-gov"]
     assert after[f"{live.prefix}-w001-internet"] == before[f"{live.prefix}-w001-internet"]
     assert after[f"{live.prefix}-w002-gov"] != before[f"{live.prefix}-w002-gov"]
-    assert result.outputs["seats"].value["002"]["gov"]["image"] == ARM
+    assert result.outputs["seats"]["002"]["gov"]["image"] == ARM
 
 
 def test_refresh_notices_desktops_stopped_or_undefined_behind_pulumis_back(live: Live) -> None:
@@ -220,25 +223,32 @@ def test_spec_round_trip_of_the_live_config(live: Live) -> None:
 
 def test_the_engine_refuses_an_invalid_hall_before_creating_anything(tmp_path: Path) -> None:
     import yaml
-    from pulumi import automation as auto
+
+    from infra.spec import HallConfigError
 
     prefix = f"hc-p-{secrets.token_hex(3)}"
     raw = hall_config(prefix, 199, [window(1)])
-    hall = HallStack("bad", tmp_path)
+    hall = HallStack("bad", tmp_path / "state", project_dir=scratch_project(tmp_path / "project"))
     spec = hall.write_config(raw)
+    hall.ensure_stack()
     # edit the stack's config behind write_config's back, as an operator editing the file would
     raw["hall:windows"][0]["seat"]["internet"]["network"] = "gov"
     raw["hall:windows"][0]["seat"]["gov"]["image"] = "uos-21"
     document = yaml.safe_load(hall.config_file.read_text())
     document["config"] = raw
     hall.config_file.write_text(yaml.safe_dump(document, allow_unicode=True))
-    with pytest.raises(auto.CommandError) as caught:
+    expected = [
+        "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog",
+        "hall:windows[0].seat.internet.network: both desktops of window 1 would be on network 'gov'",
+    ]
+    # hall stack refuses it before the engine runs ...
+    with pytest.raises(HallConfigError) as caught:
         hall.preview()
-    message = str(caught.value)
-    assert "hall:windows[0].seat.gov.image: 'uos-21' is not in the image catalog" in message
-    assert (
-        "hall:windows[0].seat.internet.network: both desktops of window 1 would be on network 'gov'"
-        in message
-    )
+    assert all(line in str(caught.value) for line in expected)
+    # ... and the program itself refuses it when an operator runs the plain CLI
+    proc = hall._cli("preview", "--stack", hall.name, check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert all(line in message for line in expected), message
     assert "Traceback" not in message  # a clean error for people, not a stack trace
     assert not leftovers(spec)

@@ -19,7 +19,7 @@ import yaml
 
 from device_manager.jobs.runtime import ops_runtime
 from device_manager.windows.seat import InfraSeatBackend
-from infra.automation import HallStack
+from infra.automation import HallStack, scratch_project
 from infra.demo import leftovers
 from infra.testing.halls import small_hall_config
 from tests.ops.conftest import make_hall
@@ -48,7 +48,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HallStack]:
     except Exception as exc:
         pytest.fail(f"window setup needs libvirt with a storage driver at {URI}: {exc} (run `make setup`)")
     prefix = f"hc-o-{secrets.token_hex(3)}"
-    hall = HallStack("ops", tmp_path_factory.mktemp("ops-hall-state"))
+    work = tmp_path_factory.mktemp("ops-hall")
+    hall = HallStack("ops", work / "state", project_dir=scratch_project(work / "project"))
     spec = hall.write_config(hall_config(prefix, 160 + secrets.randbelow(40)))
     try:
         hall.up()  # networks, pools, the golden image: what every window's seat builds on
@@ -62,7 +63,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HallStack]:
 
 async def test_window_setup_end_to_end(ops_api, hosts, client_key, stack: HallStack) -> None:
     runtime = ops_runtime(ops_api.app.state)
-    runtime.seat_backend = InfraSeatBackend(stack.name, Path(stack.state_dir), seat_template=SEAT)
+    runtime.seat_backend = InfraSeatBackend(
+        stack.name, Path(stack.state_dir), seat_template=SEAT, project_dir=stack.project_dir
+    )
     hall = await make_hall(
         ops_api,
         {r: hosts[r] for r in ("thin_client", "calling_display")},
