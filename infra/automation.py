@@ -27,7 +27,9 @@ import io
 import json
 import os
 import secrets
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -39,10 +41,11 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 
-from infra.engine import EngineRun, Progress, run_engine
+from infra.engine import EngineRun, Progress, StackInterrupted, resource_label, run_engine
 from infra.plan import window_resource
 from infra.pulumi_env import LocalBackend, PulumiCommandError, find_cli
 from infra.spec import NAMESPACE, HallConfigError, HallSpec, Issue, WindowSpec, load_spec
+from vdi import cancel as cancel_module
 from vdi.paths import state_dir as default_state_dir
 
 __all__ = [
@@ -417,6 +420,48 @@ class HallStack:
         self.ensure_stack()
         self._cli("stack", "select", self.name)
 
+    def resolve_interrupted_creates(self, progress: Progress | None = None) -> list[str]:
+        """Remove what creates the engine was interrupted in may have made, and forget them.
+
+        An engine that is stopped while a provider creates an object records a *pending create*: it
+        cannot know whether the object exists. Each one is handed to its provider's ``abandon`` (which
+        deletes by name, idempotently), then the pending operations are dropped from the state. Returns
+        the resources it resolved.
+        """
+        from pulumi.dynamic import ConfigureRequest
+
+        from infra.providers import PROVIDERS
+
+        if not self.exists():
+            return []
+        exported = json.loads(self._cli("stack", "export", "--stack", self.name).stdout)
+        pending = exported.get("deployment", {}).get("pending_operations") or []
+        if not pending:
+            return []
+        hosts = {key: {"uri": host.uri} for key, host in self.spec().hosts.items()}
+        resolved = []
+        for operation in pending:
+            resource = operation.get("resource") or {}
+            provider_class = PROVIDERS.get(str(resource.get("type")))
+            if operation.get("type") != "creating" or provider_class is None:
+                continue
+            provider = provider_class()
+            provider.configure(ConfigureRequest({"hall:hosts": json.dumps(hosts)}))  # type: ignore[arg-type]
+            inputs = {k: v for k, v in (resource.get("inputs") or {}).items() if k != "__provider"}
+            provider.abandon(inputs)
+            label = resource_label(str(resource.get("urn")))
+            resolved.append(label)
+            if progress is not None:
+                progress(f"  - removed    {label} (its create was interrupted)")
+        exported["deployment"]["pending_operations"] = []
+        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.state_dir, delete=False) as out:
+            json.dump(exported, out)
+        try:
+            self._cli("stack", "import", "--stack", self.name, "--file", out.name)
+        finally:
+            os.unlink(out.name)
+        return resolved
+
     def _engine(
         self,
         command: str,
@@ -428,19 +473,39 @@ class HallStack:
         with self.locked(f"pulumi {command}"):
             self.spec()  # an invalid hall is refused before the engine or the state is touched
             self.ensure_stack()
+            if command in ("up", "destroy"):  # a run killed outright (kill -9) left pending creates
+                self.resolve_interrupted_creates(progress)
             stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
             log_file = self.log_dir / f"{self.name}-{command}-{stamp}-{os.getpid()}.log"
-            return run_engine(
-                command,
-                args,
-                stack=self.name,
-                cwd=self.project_dir,
-                env=self.engine_env(),
-                log_file=log_file,
-                progress=progress,
-                cancel=cancel,
-                timeout=timeout,
-            )
+            try:
+                return run_engine(
+                    command,
+                    args,
+                    stack=self.name,
+                    cwd=self.project_dir,
+                    env=self.engine_env(),
+                    log_file=log_file,
+                    progress=progress,
+                    cancel=cancel,
+                    timeout=timeout,
+                )
+            except StackInterrupted as exc:
+                with cancel_module.deferred():
+                    self._remove_stale_locks(exc.run.pid)
+                    self.resolve_interrupted_creates(progress)
+                raise
+
+    def _remove_stale_locks(self, pid: int | None) -> None:
+        """Drop the stack lock an engine we killed left in the file backend (it names its pid)."""
+        locks = self.backend.state_dir / ".pulumi" / "locks"
+        for lock in locks.glob(f"*/{PROJECT}/{self.name}/*.json"):
+            try:
+                owner = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                continue
+            if owner.get("pid") == pid and owner.get("hostname") == socket.gethostname():
+                lock.unlink(missing_ok=True)
+                lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
 
     def preview(
         self, progress: Progress | None = None, *, cancel: threading.Event | None = None

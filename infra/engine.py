@@ -44,8 +44,10 @@ __all__ = [
     "run_engine",
 ]
 
-GRACE_SECONDS = (1.0, 0.6)
-"""Seconds after the first and the second interrupt before the engine is interrupted again / killed."""
+GRACE_SECONDS = (1.0, 0.5)
+"""Seconds after the first and the second interrupt before the engine is interrupted again / killed.
+Creates that do not finish in time stay *pending* in the state; :class:`infra.automation.HallStack`
+then removes what they made."""
 POLL_SECONDS = 0.1
 QUIET_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")
 EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*): (.+)$")
@@ -80,6 +82,8 @@ class EngineRun:
     """Engine-level error messages that name no resource (besides 'update failed')."""
     returncode: int | None = None
     signum: int | None = None
+    pid: int | None = None
+    """The engine's process id (the owner of the stack lock it may have left when it was killed)."""
 
     def summary(self) -> str:
         """The short text a person reads when the operation did not succeed."""
@@ -340,6 +344,7 @@ def run_engine(
         errors=[e for e in reader.errors if result != "cancelled" or "cancel" not in e],
         returncode=proc.returncode,
         signum=signum,
+        pid=proc.pid,
     )
     if result == "cancelled":
         raise StackInterrupted(run)

@@ -16,8 +16,10 @@ shell) would never see Ctrl-C: :func:`interruptible` installs handlers for both 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -26,7 +28,9 @@ from vdi.exceptions import VdiError
 __all__ = [
     "EXIT_CODES",
     "Interrupted",
+    "busy",
     "check",
+    "deferred",
     "install_flag_handlers",
     "interruptible",
     "is_requested",
@@ -81,14 +85,75 @@ def sleep(seconds: float, obj: str) -> None:
         raise Interrupted(obj, _signal)
 
 
-def install_flag_handlers() -> None:
-    """SIGINT and SIGTERM set the flag instead of raising (for processes that serve from threads)."""
+_busy = 0
+_busy_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def busy() -> Iterator[None]:
+    """Mark work in progress: a process that exits on a stop request (:func:`install_flag_handlers`)
+    waits for it to finish (it stops early through the flag, removing what it made)."""
+    global _busy
+    with _busy_lock:
+        _busy += 1
+    try:
+        yield
+    finally:
+        with _busy_lock:
+            _busy -= 1
+
+
+def install_flag_handlers(*, exit_when_idle: float | None = None) -> None:
+    """SIGINT and SIGTERM set the flag instead of raising (for processes that serve from threads).
+
+    With ``exit_when_idle`` the process also ends once no :func:`busy` work is left (after that many
+    seconds of settling, so a last reply can leave), or 10 s after the request at the latest.
+    """
+
+    def exit_when_done() -> None:
+        assert exit_when_idle is not None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with _busy_lock:
+                idle = _busy == 0
+            if idle:
+                time.sleep(exit_when_idle)
+                with _busy_lock:
+                    if _busy == 0:
+                        break
+            time.sleep(0.02)
+        os._exit(0)
 
     def handler(signum: int, _frame: FrameType | None) -> None:
+        first = not _flag.is_set()
         request(signum)
+        if first and exit_when_idle is not None:
+            threading.Thread(target=exit_when_done, name="exit-when-idle", daemon=True).start()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block (cleanup after an interruption), SIGINT and SIGTERM do not interrupt: a second
+    Ctrl-C must not leave the cleanup half done. They are remembered and raised when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def remember(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+    if received:
+        raise _Stop(received[0])
 
 
 class _Stop(KeyboardInterrupt):

@@ -11,7 +11,20 @@ from infra.providers.storage import (
     VolumeProvider,
 )
 
+PROVIDERS = {
+    f"pulumi-python:dynamic/hallcloud:{kind}": provider
+    for kind, provider in (
+        ("Domain", DomainProvider),
+        ("GoldenImage", GoldenImageProvider),
+        ("Network", NetworkProvider),
+        ("StoragePool", StoragePoolProvider),
+        ("Volume", VolumeProvider),
+    )
+}
+"""Resource type (as the engine names it) -> its provider class."""
+
 __all__ = [
+    "PROVIDERS",
     "Domain",
     "DomainProvider",
     "GoldenImage",

@@ -12,15 +12,17 @@ skip such values (see :func:`is_unknown`) instead of failing on them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import libvirt
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
 
+from vdi import cancel
 from vdi.conn import connection
 
 __all__ = [
@@ -84,8 +86,32 @@ def require(news: Mapping[str, Any], fields: tuple[str, ...], kind: str) -> list
     ]
 
 
+PROVIDER_CALLS = ("check", "diff", "create", "read", "update", "delete")
+
+
+def _in_flight(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with cancel.busy():
+            return method(*args, **kwargs)
+
+    call.__hallcloud_busy__ = True  # type: ignore[attr-defined]
+    return call
+
+
 class HallProvider(ResourceProvider):
-    """Base of the HallCloud providers: host-key -> URI from provider configuration."""
+    """Base of the HallCloud providers: host-key -> URI from provider configuration.
+
+    Every provider call counts as work in flight (:func:`vdi.cancel.busy`), so a provider process that is
+    asked to stop finishes (or aborts and cleans up) what it is doing before it ends.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in PROVIDER_CALLS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__hallcloud_busy__", False):
+                setattr(cls, name, _in_flight(method))
 
     kind = "resource"
     replace_fields: tuple[str, ...] = ()
@@ -113,6 +139,15 @@ class HallProvider(ResourceProvider):
             )
         return uris[host]
 
+    def id_of(self, inputs: Mapping[str, Any]) -> str:
+        """The id a create with ``inputs`` gives its object (``host/name``; providers override)."""
+        return f"{inputs['host']}/{inputs['name']}"
+
+    def abandon(self, inputs: dict[str, Any]) -> None:
+        """Remove whatever an interrupted create with ``inputs`` may have made (the engine recorded it as
+        a pending create: it does not know whether the object exists). Deleting is idempotent."""
+        self.delete(self.id_of(inputs), inputs)
+
     @contextmanager
     def connect(self, host: str) -> Iterator[libvirt.virConnect]:
         with connection(self.uri(host)) as conn:
@@ -138,3 +173,8 @@ class HallProvider(ResourceProvider):
             # names are fixed by the plan: the old object must go before its successor can exist
             delete_before_replace=True,
         )
+
+
+for _name in PROVIDER_CALLS:
+    if _name in HallProvider.__dict__:
+        setattr(HallProvider, _name, _in_flight(HallProvider.__dict__[_name]))

@@ -33,7 +33,6 @@ from vdi.render import parse_domain
 __all__ = ["Domain", "DomainProvider", "live_state"]
 
 
-
 def _field(key: str, values: dict[str, Any] | None) -> Any:
     return (values or {}).get(key)
 

@@ -8,6 +8,7 @@ desktops built on it boot from; other catalog images go through :func:`vdi.golde
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,10 @@ class GoldenImageProvider(HallProvider):
             present = [v for v in props.get("staged") or [] if lookup_volume(pool, v) is not None]
         return ReadResult(id_, {**props, "staged": present})
 
+    def abandon(self, inputs: dict[str, Any]) -> None:
+        """Nothing to remove: staged files are content-addressed and shared by every stack on the pool,
+        and a half-finished upload removes its volume itself."""
+
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         host, rest = split_id(id_)
         pool_name = rest.partition("/")[0]
@@ -263,6 +268,9 @@ class GoldenImage(Resource, module="hallcloud", name="GoldenImage"):
 
 class VolumeProvider(HallProvider):
     """A linked clone (qcow2 on the golden volume as backing file) in the golden volume's pool."""
+
+    def id_of(self, inputs: Mapping[str, Any]) -> str:
+        return f"{inputs['host']}/{inputs['pool']}/{inputs['name']}"
 
     kind = "volume"
     required = ("host", "pool", "name", "golden")
