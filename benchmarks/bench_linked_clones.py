@@ -21,8 +21,8 @@ import libvirt
 from images.catalog import get_image
 from vdi.conn import DEFAULT_URI, connection
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, plan_domain
 from vdi.models import Pool
-from vdi.plan import DiskSource, DomainRequest, plan_domain
 from vdi.storage import (
     default_pool_path,
     delete_pool,

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from infra.plan import window_resource
+from infra.hall_plan import window_resource
 from infra.pulumi_env import LocalBackend, find_cli
 from infra.spec import HallConfigError, HallSpec, Issue, WindowSpec, load_spec
 

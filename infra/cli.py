@@ -139,7 +139,7 @@ def policies(ctx: click.Context) -> None:
     """Print the snapshot scheduler's policy file for the stack's desktops (YAML)."""
     import yaml
 
-    from infra.plan import scheduler_policies
+    from infra.hall_plan import scheduler_policies
 
     spec = _hall(ctx).spec()
     data = scheduler_policies(spec)

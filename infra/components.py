@@ -1,7 +1,7 @@
 """Pulumi components of the hall: HallNetworks, Seat, AppTier, StorageTier.
 
 Each takes ``(name, args, opts)``, names its children from its own name with ``parent=self``, and
-calls ``register_outputs`` last. They only turn the plans of :mod:`infra.plan` into provider resources;
+calls ``register_outputs`` last. They only turn the plans of :mod:`infra.hall_plan` into provider resources;
 every decision (names, sizes, which network) was made there.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from infra.plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
+from infra.hall_plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
 from infra.providers import Domain, GoldenImage, Network, StoragePool, Volume
 from infra.providers.domain import BOOT_FIELDS
 from infra.spec import ISOLATED_PAIR

@@ -21,7 +21,7 @@ from infra.components import (
     StorageTier,
     StorageTierArgs,
 )
-from infra.plan import HallPlan, plan_hall
+from infra.hall_plan import HallPlan, plan_hall
 from infra.providers import GoldenImage, StoragePool
 from infra.spec import HallSpec
 

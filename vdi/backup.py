@@ -41,7 +41,6 @@ from typing import Literal
 import libvirt
 
 from vdi.conn import libvirt_errors
-from vdi.console import SerialConsole
 from vdi.desktops import (
     delete_files,
     desktop_disks,
@@ -69,6 +68,7 @@ from vdi.models import (
 )
 from vdi.policy import Retention, RetentionPlan, plan_retention
 from vdi.render import backup_xml, parse_domain, parse_pool, parse_volume, volume_xml
+from vdi.serial_console import SerialConsole
 from vdi.snapshots import delete_all_snapshots, guest_agent_freeze, guest_agent_thaw
 from vdi.storage import delete_volume, get_pool, lookup_volume, upload_volume
 

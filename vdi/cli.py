@@ -15,10 +15,10 @@ import click
 from images.catalog import CatalogError, load_catalog
 from images.profiles import ProfileError, known_arches
 from vdi.conn import connection
+from vdi.domain_plan import image_for
 from vdi.exceptions import VdiError
 from vdi.golden import import_catalog_image
 from vdi.models import Pool
-from vdi.plan import image_for
 from vdi.snapshot_cli import uri_option
 from vdi.storage import default_pool_path, ensure_pool
 from vdi.testguest import boot_test, build_test_image

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from vdi.conn import connection
-from vdi.consoles import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv, vv_for_desktop
+from vdi.console_tickets import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv, vv_for_desktop
 from vdi.exceptions import VdiError
 from vdi.seats import Seat, SeatDirectory
 from vdi.snapshot_cli import uri_option

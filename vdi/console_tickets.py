@@ -1,7 +1,7 @@
 """One-time console credentials for desktops, and remote-viewer ``.vv`` files for seats.
 
 A desktop's graphics are defined with a *locked* password (:func:`locked_graphics`, and by default
-every desktop :func:`vdi.plan.plan_domain` plans: random, never shown or stored); QEMU only enables
+every desktop :func:`vdi.domain_plan.plan_domain` plans: random, never shown or stored); QEMU only enables
 password authentication when a password is present at start, so a desktop defined without one cannot
 be given tickets. At request time :func:`issue_ticket` sets a fresh random
 password on the running guest through libvirt (``updateDeviceFlags`` with ``passwdValidTo``), valid
@@ -52,7 +52,7 @@ ROLE_TITLES = {"gov": "政务外网", "internet": "互联网"}
 
 def locked_graphics(protocol: Protocol = "vnc", listen: str = "127.0.0.1") -> Graphics:
     """Graphics for a desktop definition: password auth on, with a random password nobody knows
-    (what :func:`vdi.plan.plan_domain` gives every desktop by default)."""
+    (what :func:`vdi.domain_plan.plan_domain` gives every desktop by default)."""
     return Graphics(type=protocol, listen=listen, passwd=random_console_password(protocol))
 
 
@@ -125,8 +125,8 @@ def _set_password(dom: libvirt.virDomain, el: ET.Element, password: str, valid_t
         raise ConsoleError(
             label,
             f"its {el.get('type')} console has no password authentication (defined without a password)",
-            "redefine the desktop with password auth (vdi.plan.plan_domain does so by default, or "
-            "vdi.consoles.locked_graphics()) and restart it",
+            "redefine the desktop with password auth (vdi.domain_plan.plan_domain does so by default, or "
+            "vdi.console_tickets.locked_graphics()) and restart it",
         )
     el.set("passwd", password)
     el.set("passwdValidTo", valid_to.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))

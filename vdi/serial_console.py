@@ -20,6 +20,8 @@ import libvirt
 from vdi.conn import libvirt_errors
 from vdi.exceptions import ConsoleError, ConsoleTimeout
 
+__all__ = ["SerialConsole"]
+
 POLL_SECONDS = 0.05
 
 

@@ -20,8 +20,8 @@ import libvirt
 from images.catalog import ImageManifest, load_catalog
 from images.profiles import ResolvedFirmware
 from vdi.domain import undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, plan_domain, profile_for, resolve_firmware
 from vdi.exceptions import InvalidSpec, VdiError
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain, profile_for, resolve_firmware
 from vdi.render import domain_xml
 
 Schema = Literal["domain", "network", "storagepool", "storagevol", "domainsnapshot"]

@@ -1,8 +1,8 @@
 """A seat desktop built by the Domain provider (the way ``pulumi up`` builds them) takes console tickets.
 
-The desktop is planned the normal way (:func:`vdi.plan.plan_domain` inside the provider's ``create``),
+The desktop is planned the normal way (:func:`vdi.domain_plan.plan_domain` inside the provider's ``create``),
 on the real hypervisor, from the x86_64 test image staged into a fresh pool and a linked clone made by
-the Volume provider. A one-time VNC password from :func:`vdi.consoles.issue_ticket` must log a real RFB
+the Volume provider. A one-time VNC password from :func:`vdi.console_tickets.issue_ticket` must log a real RFB
 client (vncdotool) in, and a wrong one must not. Everything is named ``hc-g-<hex>`` and removed.
 """
 
@@ -25,11 +25,11 @@ from infra.providers.domain import _request
 from tests.vdi.test_consoles import vnc_login
 from tests.web.guests import hypervisor_uri
 from vdi.conn import connect
-from vdi.consoles import issue_ticket
+from vdi.console_tickets import issue_ticket
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import image_for, plan_domain
 from vdi.models import Network, Pool
 from vdi.network import delete_network, ensure_network
-from vdi.plan import image_for, plan_domain
 from vdi.storage import default_pool_path, delete_pool, ensure_pool
 from vdi.testguest import StagedImage, build_test_image, stage_test_image
 

@@ -14,8 +14,8 @@ from pulumi.runtime import settings
 
 from infra.automation import seat_urns
 from infra.components import IsolationError, Seat, SeatArgs, check_network_isolation
-from infra.hall import Hall, deploy
-from infra.plan import plan_hall
+from infra.deploy import Hall, deploy
+from infra.hall_plan import plan_hall
 from infra.spec import load_spec
 
 DYN = "pulumi-python:dynamic/hallcloud"
@@ -249,7 +249,7 @@ def test_hall_stack_command_is_mounted_and_refuses_a_bad_config(
 
 
 def test_scheduler_policies_of_the_demo_are_valid_vdi_policies(demo_raw: dict[str, Any]) -> None:
-    from infra.plan import scheduler_policies
+    from infra.hall_plan import scheduler_policies
     from vdi.policy import Policy
 
     data = scheduler_policies(load_spec(demo_raw))

@@ -19,8 +19,8 @@ from infra.providers.base import UNKNOWN, HallProvider, HostNotConfigured
 from infra.providers.domain import _request
 from vdi.conn import connection
 from vdi.domain import define_domain
+from vdi.domain_plan import image_for, plan_domain
 from vdi.models import Volume
-from vdi.plan import image_for, plan_domain
 from vdi.storage import ensure_volume, get_pool
 
 URI = "test:///default"

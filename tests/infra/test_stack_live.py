@@ -29,8 +29,8 @@ from infra.demo import leftovers
 from infra.spec import HallSpec, load_spec
 from infra.testing.halls import small_hall_config
 from vdi.conn import connect, connection
-from vdi.console import SerialConsole
 from vdi.render import parse_domain
+from vdi.serial_console import SerialConsole
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from images.catalog import get_image
 from images.profiles import ResolvedFirmware
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, plan_domain
 from vdi.models import (
     BackingStore,
     Network,
@@ -19,7 +20,6 @@ from vdi.models import (
     Volume,
 )
 from vdi.nwfilter import isolation_filter
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain
 from vdi.render import domain_xml, network_xml, nwfilter_xml, pool_xml, snapshot_xml, volume_xml
 
 POOL = "/var/lib/libvirt/images/hallcloud"

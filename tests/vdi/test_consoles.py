@@ -21,7 +21,7 @@ from PIL import Image, ImageChops
 
 from tests.web.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
 from vdi.conn import connect
-from vdi.consoles import (
+from vdi.console_tickets import (
     VNC_PASSWORD_LENGTH,
     issue_ticket,
     locked_graphics,

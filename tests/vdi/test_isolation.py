@@ -24,12 +24,12 @@ import pytest
 
 from images.catalog import testimage_name as catalog_name_of_test_image
 from vdi.conn import connection
-from vdi.console import SerialConsole
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.models import Network, NetworkIP, Pool
 from vdi.network import delete_network, ensure_network
 from vdi.nwfilter import delete_nwfilter, ensure_nwfilter, isolation_filter, set_interface_filters
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
+from vdi.serial_console import SerialConsole
 from vdi.storage import default_pool_path, delete_pool, ensure_pool, get_pool, linked_clone
 from vdi.testguest import Cleanup, StagedImage, boot_to_marker, build_test_image, stage_test_image
 

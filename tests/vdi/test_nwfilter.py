@@ -14,6 +14,7 @@ import libvirt
 import pytest
 
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.exceptions import InvalidSpec, UnsupportedOperation, VdiError
 from vdi.models import FilterRule, Interface, Network, NetworkIP
 from vdi.nwfilter import (
@@ -23,7 +24,6 @@ from vdi.nwfilter import (
     isolation_filter,
     set_interface_filters,
 )
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.render import interface_xml, parse_domain
 
 GOV = Network("gov", "isolated", ip=NetworkIP("10.231.1.1", 24, "10.231.1.10", "10.231.1.254"))
