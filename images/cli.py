@@ -2,7 +2,7 @@
 
 ``hall.py`` mounts more commands into this group: ``build-test`` from the test-image builder
 (``images.testimage.cli``) and the commands that need libvirt (``validate``, ``boot-test``,
-``import``) from ``vdi.cli``; this module imports nothing of HallCloud's outside ``images``.
+``import``) from ``vdi.cli.images``; this module imports nothing of HallCloud's outside ``images``.
 """
 
 from __future__ import annotations

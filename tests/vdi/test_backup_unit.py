@@ -18,8 +18,8 @@ from vdi.backup import (
     desktop_of,
     prune_backups,
 )
+from vdi.cli.common import ProgressPrinter
 from vdi.policy import Retention
-from vdi.snapshot_cli import ProgressPrinter
 
 T0 = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
 

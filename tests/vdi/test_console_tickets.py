@@ -235,7 +235,7 @@ def test_seat_vv_holds_both_desktops_and_each_part_logs_in(desktops, live_conn, 
 def test_hall_console_commands(desktops, console_uri, tmp_path):
     from click.testing import CliRunner
 
-    from vdi.console_cli import console
+    from vdi.cli.console import console
 
     gov, net = (s.name for s in desktops.specs)
     runner = CliRunner()

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from images.catalog import load_catalog
 from tests.vdi.conftest import leftovers
-from vdi.cli import image_commands
+from vdi.cli.images import image_commands
 from vdi.domain import define_domain, undefine_domain
 from vdi.exceptions import (
     ChecksumMismatch,
@@ -77,7 +77,9 @@ def test_boot_test_cli_prints_the_marker_line_last(live_uri, live_conn, prefix, 
     import vdi.testguest
 
     original = vdi.testguest.boot_test
-    monkeypatch.setattr("vdi.cli.boot_test", lambda arch, uri, **kw: original(arch, uri, prefix=prefix, **kw))
+    monkeypatch.setattr(
+        "vdi.cli.images.boot_test", lambda arch, uri, **kw: original(arch, uri, prefix=prefix, **kw)
+    )
     result = CliRunner().invoke(_command("boot-test"), ["--arch", "x86_64", "--uri", live_uri])
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]

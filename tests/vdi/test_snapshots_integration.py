@@ -25,6 +25,8 @@ from click.testing import CliRunner
 
 from tests.vdi.conftest import leftovers
 from vdi.backup import create_backup, get_backup, list_backups, restore_backup, verify_backup
+from vdi.cli.backup import backup as backup_group
+from vdi.cli.desktop import desktop as desktop_group
 from vdi.conn import connect
 from vdi.desktops import definition
 from vdi.domain import stop_domain, undefine_domain
@@ -32,8 +34,6 @@ from vdi.exceptions import ChecksumMismatch, ConsoleTimeout, InvalidSpec
 from vdi.models import Pool
 from vdi.policy import Retention
 from vdi.serial_console import SerialConsole
-from vdi.snapshot_cli import backup as backup_group
-from vdi.snapshot_cli import desktop as desktop_group
 from vdi.snapshots import (
     create_snapshot,
     delete_snapshot,

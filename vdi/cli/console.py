@@ -12,16 +12,27 @@ from pathlib import Path
 
 import click
 
+from vdi.cli.common import uri_option
 from vdi.conn import connection
 from vdi.console_tickets import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv, vv_for_desktop
 from vdi.exceptions import VdiError
 from vdi.seats import Seat, SeatDirectory
-from vdi.snapshot_cli import uri_option
 
-ttl_option = click.option("--ttl", "ttl_s", type=click.IntRange(1, MAX_TTL_S), default=DEFAULT_TTL_S,
-                          show_default=True, help="seconds the password stays valid")
-protocol_option = click.option("--protocol", type=click.Choice(["auto", "vnc", "spice"]), default="auto",
-                               show_default=True, help="auto: SPICE when the desktop and host have it")
+ttl_option = click.option(
+    "--ttl",
+    "ttl_s",
+    type=click.IntRange(1, MAX_TTL_S),
+    default=DEFAULT_TTL_S,
+    show_default=True,
+    help="seconds the password stays valid",
+)
+protocol_option = click.option(
+    "--protocol",
+    type=click.Choice(["auto", "vnc", "spice"]),
+    default="auto",
+    show_default=True,
+    help="auto: SPICE when the desktop and host have it",
+)
 
 
 def default_seats_file() -> Path:
@@ -55,18 +66,43 @@ def ticket(desktop: str, uri: str, ttl_s: int, protocol: str) -> None:
 @click.argument("seat_name", metavar="SEAT")
 @click.option("--gov", help="the seat's 政务外网 desktop (default: from the seats file)")
 @click.option("--internet", help="the seat's 互联网 desktop (default: from the seats file)")
-@click.option("--seats-file", type=click.Path(path_type=Path), default=None,
-              help="seats YAML (env: HALLCLOUD_SEATS_FILE; default .hallcloud/seats.yaml)")
+@click.option(
+    "--seats-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="seats YAML (env: HALLCLOUD_SEATS_FILE; default .hallcloud/seats.yaml)",
+)
 @click.option("--host", default=None, help="address remote-viewer connects to, if not the listen address")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="file to write (default SEAT.vv); '-' for stdout")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="file to write (default SEAT.vv); '-' for stdout",
+)
 @click.option("--split", is_flag=True, help="also write SEAT-gov.vv and SEAT-internet.vv (one desktop each)")
 @uri_option
 @protocol_option
-@click.option("--ttl", "ttl_s", type=click.IntRange(1, MAX_TTL_S), default=120, show_default=True,
-              help="seconds the passwords stay valid")
-def vv(seat_name: str, gov: str | None, internet: str | None, seats_file: Path | None, host: str | None,
-       output: Path | None, split: bool, uri: str, protocol: str, ttl_s: int) -> None:
+@click.option(
+    "--ttl",
+    "ttl_s",
+    type=click.IntRange(1, MAX_TTL_S),
+    default=120,
+    show_default=True,
+    help="seconds the passwords stay valid",
+)
+def vv(
+    seat_name: str,
+    gov: str | None,
+    internet: str | None,
+    seats_file: Path | None,
+    host: str | None,
+    output: Path | None,
+    split: bool,
+    uri: str,
+    protocol: str,
+    ttl_s: int,
+) -> None:
     try:
         if gov and internet:
             seat = Seat(seat_name, gov=gov, internet=internet, uri=uri)
