@@ -25,9 +25,9 @@ from pathlib import Path
 
 from vdi.backup import create_backup, restore_backup
 from vdi.conn import DEFAULT_URI, connection
-from vdi.desktops import reset_desktop
 from vdi.domain import undefine_domain
 from vdi.models import Pool
+from vdi.recovery import reset_desktop
 from vdi.snapshots import create_snapshot, revert_snapshot
 from vdi.storage import default_pool_path, delete_pool, delete_volume, ensure_pool, get_pool, upload_volume
 from vdi.testguest import boot_to_marker, build_test_image, define_test_guest, stage_test_image

@@ -42,20 +42,16 @@ import libvirt
 
 from vdi.conn import libvirt_errors
 from vdi.desktops import (
-    delete_files,
     desktop_disks,
     desktop_lock,
     get_desktop,
-    overlays_above_origins,
     present_disks,
     read_record,
-    redefine_disks_on_volumes,
     refresh_pools,
-    state_dir,
     volume_of_path,
     write_record,
 )
-from vdi.domain import define_domain, get_domain, lookup_domain, start_domain, stop_domain, undefine_domain
+from vdi.domain import define_domain, get_domain, lookup_domain, start_domain, undefine_domain
 from vdi.exceptions import ChecksumMismatch, Conflict, InvalidSpec, NotFound, VdiError
 from vdi.models import (
     BackupDisk,
@@ -66,10 +62,12 @@ from vdi.models import (
     Volume,
     random_console_password,
 )
+from vdi.paths import state_dir
 from vdi.policy import Retention, RetentionPlan, plan_retention
+from vdi.recovery import replace_disks
 from vdi.render import backup_xml, parse_domain, parse_pool, parse_volume, volume_xml
 from vdi.serial_console import SerialConsole
-from vdi.snapshots import delete_all_snapshots, guest_agent_freeze, guest_agent_thaw
+from vdi.snapshots import guest_agent_freeze, guest_agent_thaw
 from vdi.storage import delete_volume, get_pool, lookup_volume, upload_volume
 
 CHUNK = 4 * 1024 * 1024
@@ -600,25 +598,22 @@ def restore_backup(
             return _restore_new(
                 conn, pool_name, manifest, name, target_pool, start, isolate, progress, started
             )
-        was_running = bool(existing.isActive())
-        progress(f"stopping {name}", None, None)
-        stop_domain(conn, name)
-        removed = delete_all_snapshots(conn, name, discard=True)
         record = read_record(existing) or DesktopRecord()
         dests = _destinations(conn, existing, manifest, record)
         record.disks = [DiskOrigin(dev, p, v) for dev, (p, v) in dests.items()]
-        tops = overlays_above_origins(conn, existing, record)
         if manifest.golden and not record.golden_volume:
             record.golden_pool, _, record.golden_volume = manifest.golden.partition("/")
-        redefine_disks_on_volumes(conn, existing, record)
-        delete_files(conn, tops)
-        _write_disks(conn, pool_name, manifest, dests, progress)
-        dom = get_domain(conn, name)
-        write_record(dom, record)
-        run = was_running if start is None else start
-        if run:
-            start_domain(conn, name)
-    return RestoreResult(bid, name, False, run, removed, time.monotonic() - started)
+        progress(f"stopping {name}", None, None)
+        replaced = replace_disks(
+            conn,
+            existing,
+            record,
+            lambda: _write_disks(conn, pool_name, manifest, dests, progress),
+            start=start,
+        )
+    return RestoreResult(
+        bid, name, False, replaced.running, replaced.removed_snapshots, time.monotonic() - started
+    )
 
 
 def _destinations(

@@ -30,8 +30,9 @@ from typing import Any, Literal, Protocol
 import yaml
 
 from vdi.conn import connection
-from vdi.desktops import DesktopBusy, desktop_lock, state_dir
+from vdi.desktops import DesktopBusy, desktop_lock
 from vdi.exceptions import VdiError
+from vdi.paths import state_dir
 from vdi.policy import Policy, PolicyError, due_times
 
 JobKind = Literal["snapshot", "backup"]

@@ -186,7 +186,7 @@ def restore_backup_cmd(
 )
 @uri_option
 def reset_cmd(name: str, golden: str | None, yes: bool, uri: str) -> None:
-    from vdi.desktops import reset_desktop
+    from vdi.recovery import reset_desktop
 
     if not yes:
         click.confirm(f"discard everything on {name}'s disk and all its snapshots?", abort=True)
