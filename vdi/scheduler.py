@@ -157,7 +157,8 @@ class LibvirtJobRunner:
         self.uri = uri
 
     def __call__(self, desktop: str, kind: JobKind, policy: Policy, slot: datetime) -> str:
-        from vdi.backup import create_backup, prune_backups
+        from vdi.backup.create import create_backup
+        from vdi.backup.retention import prune_backups
         from vdi.snapshots import create_snapshot, prune_snapshots, scheduled_name
 
         with connection(self.uri) as conn:
