@@ -85,7 +85,7 @@ def machine(
         vcpus=plan.vcpus,
         boot=boot,
         running=plan.running,
-        description=f"HallCloud {plan.role}",
+        description=f"HallCloud {plan.purpose}",
         address_wait_seconds=address_wait_seconds,
         opts=opts,
     )
@@ -243,7 +243,7 @@ class AppTierArgs:
 def check_vm_isolation(plan: DesktopPlan) -> None:
     a, b = ISOLATED_PAIR
     if a in plan.network_keys and b in plan.network_keys:
-        raise IsolationError(f"{plan.role}: NICs on both '{a}' and '{b}' would bridge them")
+        raise IsolationError(f"{plan.purpose}: NICs on both '{a}' and '{b}' would bridge them")
 
 
 class AppTier(pulumi.ComponentResource):

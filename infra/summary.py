@@ -83,7 +83,7 @@ def seat_directory(spec: HallSpec, outputs: dict[str, Any], site: str | None = N
     seats = []
     for key in sorted(outputs.get("seats") or {}):
         seat = outputs["seats"][key]
-        hosts = {seat[role]["host"] for role in ("gov", "internet")}
+        hosts = {seat[side]["host"] for side in ("gov", "internet")}
         if len(hosts) != 1:
             raise InvalidSpec(
                 f"window {seat['window']}",

@@ -20,7 +20,7 @@ reprs.
 
 The ``.vv`` file for a seat: remote-viewer reads one connection from the ``[virt-viewer]`` group. A seat
 file puts the government-extranet desktop (政务外网, the clerk's default) there, so a stock
-``remote-viewer seat.vv`` opens it, and adds one ``[hallcloud-<role>]`` group per desktop (both,
+``remote-viewer seat.vv`` opens it, and adds one ``[hallcloud-<side>]`` group per desktop (both,
 with their own one-time credentials) that remote-viewer ignores and our thin-client launcher reads;
 :func:`vv_for_desktop` turns such a group into a standalone ``.vv`` for one desktop.
 """
@@ -47,7 +47,7 @@ DEFAULT_TTL_S = 30
 MAX_TTL_S = 600
 VNC_PASSWORD_LENGTH = CONSOLE_PASSWORD_LENGTH["vnc"]
 SPICE_PASSWORD_LENGTH = CONSOLE_PASSWORD_LENGTH["spice"]
-ROLE_TITLES = {"gov": "政务外网", "internet": "互联网"}
+SIDE_TITLES = {"gov": "政务外网", "internet": "互联网"}
 
 
 def locked_graphics(protocol: Protocol = "vnc", listen: str = "127.0.0.1") -> Graphics:
@@ -211,11 +211,11 @@ def seat_vv(
     (e.g. the hypervisor's name on the clerks' network, with a TCP forward in front of QEMU).
     """
     tickets = {
-        role: issue_ticket(conn, name, ttl_s=ttl_s, protocol=protocol) for role, name in seat.desktops()
+        side: issue_ticket(conn, name, ttl_s=ttl_s, protocol=protocol) for side, name in seat.desktops()
     }
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    gov_title = f"{seat.name} {ROLE_TITLES['gov']} ({seat.gov})"
+    gov_title = f"{seat.name} {SIDE_TITLES['gov']} ({seat.gov})"
     parser[VV_GROUP] = _vv_fields(tickets["gov"], gov_title, host)
     parser["hallcloud-seat"] = {
         "seat": seat.name,
@@ -223,23 +223,23 @@ def seat_vv(
         "default": "gov",
         "expires": min(t.expires_at for t in tickets.values()).isoformat(),
     }
-    for role, ticket in tickets.items():
-        title = f"{seat.name} {ROLE_TITLES[role]} ({ticket.desktop})"
-        parser[f"hallcloud-{role}"] = {**_vv_fields(ticket, title, host), "desktop": ticket.desktop}
+    for side, ticket in tickets.items():
+        title = f"{seat.name} {SIDE_TITLES[side]} ({ticket.desktop})"
+        parser[f"hallcloud-{side}"] = {**_vv_fields(ticket, title, host), "desktop": ticket.desktop}
     out = io.StringIO()
     parser.write(out, space_around_delimiters=False)
     return out.getvalue()
 
 
-def vv_for_desktop(seat_file: str, role: str) -> str:
+def vv_for_desktop(seat_file: str, side: str) -> str:
     """A standalone remote-viewer ``.vv`` for one desktop (``gov``/``internet``) of a seat file."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(seat_file)
-    group = f"hallcloud-{role}"
+    group = f"hallcloud-{side}"
     if group not in parser:
-        roles = [s.removeprefix("hallcloud-") for s in parser.sections() if s.startswith("hallcloud-")]
-        raise InvalidSpec("seat .vv file", f"has no desktop {role!r} (has: {', '.join(roles)})",
+        sides = [s.removeprefix("hallcloud-") for s in parser.sections() if s.startswith("hallcloud-")]
+        raise InvalidSpec("seat .vv file", f"has no desktop {side!r} (has: {', '.join(sides)})",
                           "use gov or internet")
     fields = {k: v for k, v in parser[group].items() if k != "desktop"}
     single = configparser.ConfigParser(interpolation=None)

@@ -19,8 +19,9 @@ import yaml
 from vdi.conn import DEFAULT_URI
 from vdi.exceptions import InvalidSpec, NotFound
 
-Role = Literal["gov", "internet"]
-ROLES: tuple[Role, ...] = ("gov", "internet")
+Side = Literal["gov", "internet"]
+"""A side of a seat: which network its desktop serves (政务外网 or 互联网)."""
+SIDES: tuple[Side, ...] = ("gov", "internet")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -46,14 +47,14 @@ class Seat:
                               f"gov and internet are the same domain {self.gov!r}; the networks are "
                               "never bridged, so a seat needs two desktops", "name two different domains")
 
-    def desktop(self, role: str) -> str:
-        if role == "gov":
+    def desktop(self, side: str) -> str:
+        if side == "gov":
             return self.gov
-        if role == "internet":
+        if side == "internet":
             return self.internet
-        raise InvalidSpec(f"seat {self.name}", f"unknown desktop {role!r}", "use 'gov' or 'internet'")
+        raise InvalidSpec(f"seat {self.name}", f"unknown desktop {side!r}", "use 'gov' or 'internet'")
 
-    def desktops(self) -> Iterator[tuple[Role, str]]:
+    def desktops(self) -> Iterator[tuple[Side, str]]:
         yield "gov", self.gov
         yield "internet", self.internet
 
@@ -132,18 +133,18 @@ class SeatDirectory:
 DesktopState = Literal["running", "paused", "shutoff", "missing", "unknown"]
 
 
-def desktop_states(conn: Any, seat: Seat) -> dict[Role, DesktopState]:
+def desktop_states(conn: Any, seat: Seat) -> dict[Side, DesktopState]:
     """The state of each desktop of ``seat`` on ``conn`` (a libvirt connection to ``seat.uri``)."""
     import libvirt
 
     names = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
              libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_SHUTDOWN: "running",
              libvirt.VIR_DOMAIN_BLOCKED: "running"}
-    states: dict[Role, DesktopState] = {}
-    for role, name in seat.desktops():
+    states: dict[Side, DesktopState] = {}
+    for side, name in seat.desktops():
         try:
             state = conn.lookupByName(name).state()[0]
-            states[role] = names.get(state, "unknown")  # type: ignore[assignment]
+            states[side] = names.get(state, "unknown")  # type: ignore[assignment]
         except libvirt.libvirtError as exc:
-            states[role] = "missing" if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN else "unknown"
+            states[side] = "missing" if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN else "unknown"
     return states

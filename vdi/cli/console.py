@@ -118,8 +118,8 @@ def vv(
     target = output or Path(f"{seat.name}.vv")
     files = {target: text}
     if split:
-        for role in ("gov", "internet"):
-            files[target.with_name(f"{target.stem}-{role}.vv")] = vv_for_desktop(text, role)
+        for side in ("gov", "internet"):
+            files[target.with_name(f"{target.stem}-{side}.vv")] = vv_for_desktop(text, side)
     for path, content in files.items():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds passwords
         with os.fdopen(fd, "w") as out:
