@@ -27,6 +27,7 @@ import yaml
 from pulumi import automation as auto
 
 from infra.hall_plan import window_resource
+from infra.outputs import SeatOutputs, seat_key
 from infra.pulumi_env import LocalBackend, find_cli
 from infra.spec import HallConfigError, HallSpec, Issue, WindowSpec, load_spec
 
@@ -67,6 +68,13 @@ class WindowResult:
     changes: dict[str, int]
     seat: dict[str, Any] | None
     """The seat's exported outputs after the change (None after a removal)."""
+
+    @property
+    def seat_outputs(self) -> SeatOutputs | None:
+        """:attr:`seat`, parsed (:class:`infra.outputs.SeatOutputs`)."""
+        if self.seat is None:
+            return None
+        return SeatOutputs.parse(self.seat, f"seat output of window {self.number}")
 
 
 @dataclass
@@ -210,7 +218,7 @@ def _apply_window(hall: HallStack, number: int, action: str, on_output: Output |
     seat = None
     seats = result.outputs.get("seats")
     if seats is not None and action != "remove":
-        seat = (seats.value or {}).get(f"{number:03d}")
+        seat = (seats.value or {}).get(seat_key(number))
     return WindowResult(number, action, seconds, changes, seat)
 
 

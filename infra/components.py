@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 
 from infra.hall_plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
+from infra.outputs import DesktopOutputs, SeatOutputs
 from infra.providers import Domain, GoldenImage, Network, StoragePool, Volume
 from infra.providers.domain import BOOT_FIELDS
 from infra.spec import ISOLATED_PAIR
@@ -93,19 +94,21 @@ def machine(
 
 
 def describe(plan: DesktopPlan, domain: Domain) -> pulumi.Output[dict[str, Any]]:
+    """The machine's exported outputs (:class:`infra.outputs.DesktopOutputs`)."""
     return pulumi.Output.all(
         console_of(domain, plan.host, plan.name), domain.addresses, domain.macs, domain.running
     ).apply(
-        lambda v: {
-            "domain": plan.name,
-            "host": plan.host,
-            "image": plan.image,
-            "networks": list(plan.network_keys),
-            "console": v[0],
-            "addresses": v[1] or [],
-            "macs": v[2] or [],
-            "running": v[3],
-        }
+        lambda v: DesktopOutputs(
+            domain=plan.name,
+            host=plan.host,
+            image=plan.image,
+            networks=plan.network_keys,
+            vnc=v[0]["vnc"],
+            serial=v[0]["serial"],
+            addresses=tuple(v[1] or ()),
+            macs=tuple(v[2] or ()),
+            running=v[3],
+        ).to_output()
     )
 
 
@@ -198,12 +201,13 @@ class Seat(pulumi.ComponentResource):
             described[side] = describe(renamed, domain)
         self.number = seat.number
         self.outputs = pulumi.Output.all(gov=described["gov"], internet=described["internet"]).apply(
-            lambda d: {
-                "window": seat.number,
-                "name": seat.window_name,
-                "snapshot_policy": seat.snapshot_policy,
-                **d,
-            }
+            lambda d: SeatOutputs(
+                window=seat.number,
+                name=seat.window_name,
+                gov=DesktopOutputs.parse(d["gov"]),
+                internet=DesktopOutputs.parse(d["internet"]),
+                snapshot_policy=seat.snapshot_policy,
+            ).to_output()
         )
         self.register_outputs({"seat": self.outputs})
 
