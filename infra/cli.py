@@ -1,8 +1,8 @@
 """``hall stack``: the hall's Pulumi stack from the command line (up, preview, refresh, destroy, summary,
 seats-file).
 
-Each stack has a workspace and a file backend under the state directory (``--state``, default the
-repository's ``state/``). The stack's config lives in its workspace, where window setup
+Each stack has a workspace and a file backend under the state directory (``--state``, default
+:func:`infra.settings.state_dir`). The stack's config lives in its workspace, where window setup
 (:mod:`infra.automation`) changes it; the first use seeds it from the repository's ``Pulumi.<stack>.yaml``
 and ``--config FILE`` replaces it. Operators may equally run the ``pulumi`` CLI in the workspace.
 """
@@ -16,7 +16,7 @@ import click
 
 from infra.automation import HallStack
 from infra.config import spec_from_stack_file
-from infra.demo import ROOT, state_dir
+from infra.settings import stack_config_file, state_dir
 from infra.spec import HallConfigError
 from infra.summary import render_summary, seat_directory
 
@@ -33,8 +33,8 @@ def _hall(ctx: click.Context) -> HallStack:
     obj = ctx.obj
     hall = HallStack(obj["stack"], obj["state"])
     config: Path | None = obj["config"]
-    if config is None and not hall.config_file.exists() and (ROOT / f"Pulumi.{hall.name}.yaml").exists():
-        config = ROOT / f"Pulumi.{hall.name}.yaml"
+    if config is None and not hall.config_file.exists() and stack_config_file(hall.name).exists():
+        config = stack_config_file(hall.name)
     if config is not None:
         try:
             hall.write_config(spec_from_stack_file(config))
@@ -55,7 +55,7 @@ def _hall(ctx: click.Context) -> HallStack:
     "--state",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="state directory (default: the repository's state/ or $HALLCLOUD_STATE_DIR)",
+    help="state directory (default: $HALLCLOUD_STATE_DIR or ~/.local/state/hallcloud)",
 )
 @click.pass_context
 def stack(ctx: click.Context, stack_name: str, config: Path | None, state: Path | None) -> None:

@@ -1,36 +1,30 @@
 """``make demo`` / ``make demo-down``: the demo hall (``Pulumi.demo.yaml``) through the real Pulumi engine.
 
 ``python -m infra.demo up`` validates the demo stack config, runs ``pulumi up`` on the local libvirt with
-a file backend in the repository's ignored ``state/`` directory (passphrase generated into
-``state/passphrase``) and prints the seats with their consoles. Running it again changes nothing.
+a file backend in HallCloud's state directory (:func:`infra.settings.state_dir`; passphrase generated
+into ``<state>/passphrase``) and prints the seats with their consoles. Running it again changes nothing.
 ``python -m infra.demo down`` destroys the stack and checks that no libvirt object named ``demo-...``
 is left on any of the hall's hosts.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from pathlib import Path
 
 import click
 import libvirt
 
 from infra.automation import HallStack
 from infra.config import spec_from_stack_file
+from infra.settings import stack_config_file, state_dir
 from infra.spec import HallConfigError, HallSpec
 from infra.summary import host_uri, render_summary
 from vdi.conn import connection
 from vdi.exceptions import VdiError
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = ROOT / "Pulumi.demo.yaml"
 STACK = "demo"
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("HALLCLOUD_STATE_DIR") or ROOT / "state")
+DEMO_CONFIG = stack_config_file(STACK)
 
 
 def leftovers(spec: HallSpec) -> dict[str, list[str]]:

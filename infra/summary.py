@@ -14,7 +14,7 @@ from typing import Any
 from images.catalog import get_image
 from infra.guests import ensure_addresses
 from infra.outputs import DesktopOutputs, HallOutputs
-from infra.providers.base import uri_override
+from infra.settings import libvirt_uri_override
 from infra.spec import SIDES, HallSpec
 from vdi.conn import connection
 from vdi.exceptions import VdiError
@@ -25,7 +25,7 @@ __all__ = ["host_uri", "live_addresses", "render_summary", "seat_directory"]
 
 def host_uri(spec: HallSpec, host: str) -> str:
     """The URI of ``host`` as the providers resolve it (environment override first, then the config)."""
-    return uri_override(host) or spec.hosts[host].uri
+    return libvirt_uri_override(host) or spec.hosts[host].uri
 
 
 def live_addresses(spec: HallSpec, desktop: DesktopOutputs, ask_guest: bool = True) -> list[str]:

@@ -17,6 +17,7 @@ from types import FrameType
 import click
 import libvirt
 
+from vdi import settings
 from vdi.conn import DEFAULT_URI, connection
 from vdi.exceptions import VdiError
 
@@ -24,17 +25,26 @@ __all__ = ["ProgressPrinter", "pool_option", "session", "sigterm_as_interrupt", 
 
 uri_option = click.option(
     "--uri",
-    default=DEFAULT_URI,
-    envvar="HALLCLOUD_URI",
-    show_default=True,
-    help="libvirt connection URI (env: HALLCLOUD_URI)",
+    default=settings.libvirt_uri,
+    show_default=f"${settings.URI_ENV} or {DEFAULT_URI}",
+    help=f"libvirt connection URI (env: {settings.URI_ENV})",
 )
+
+
+def _pool_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    # click does not check `required` against a default computed by a function
+    if not value:
+        raise click.MissingParameter(ctx=ctx, param=param)
+    return value
+
+
 pool_option = click.option(
     "--pool",
     "pool",
-    envvar="HALLCLOUD_BACKUP_POOL",
-    required=True,
-    help="the backup pool of the storage tier (env: HALLCLOUD_BACKUP_POOL)",
+    default=settings.backup_pool,
+    callback=_pool_given,
+    show_default=f"${settings.BACKUP_POOL_ENV}",
+    help=f"the backup pool of the storage tier (env: {settings.BACKUP_POOL_ENV}; required)",
 )
 
 

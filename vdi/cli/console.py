@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from vdi import settings
 from vdi.cli.common import uri_option
 from vdi.conn import connection
 from vdi.console_tickets import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv, vv_for_desktop
@@ -33,10 +34,6 @@ protocol_option = click.option(
     show_default=True,
     help="auto: SPICE when the desktop and host have it",
 )
-
-
-def default_seats_file() -> Path:
-    return Path(os.environ.get("HALLCLOUD_SEATS_FILE", ".hallcloud/seats.yaml"))
 
 
 @click.group(help="One-time console access to desktops and seats.")
@@ -70,7 +67,7 @@ def ticket(desktop: str, uri: str, ttl_s: int, protocol: str) -> None:
     "--seats-file",
     type=click.Path(path_type=Path),
     default=None,
-    help="seats YAML (env: HALLCLOUD_SEATS_FILE; default .hallcloud/seats.yaml)",
+    help=f"seats YAML (env: {settings.SEATS_FILE_ENV}; default {settings.DEFAULT_SEATS_FILE})",
 )
 @click.option("--host", default=None, help="address remote-viewer connects to, if not the listen address")
 @click.option(
@@ -107,7 +104,7 @@ def vv(
         if gov and internet:
             seat = Seat(seat_name, gov=gov, internet=internet, uri=uri)
         else:
-            seat = SeatDirectory.from_file(seats_file or default_seats_file()).get(seat_name)
+            seat = SeatDirectory.from_file(seats_file or settings.seats_file()).get(seat_name)
         with connection(seat.uri) as conn:
             text = seat_vv(conn, seat, ttl_s=ttl_s, protocol=protocol, host=host)  # type: ignore[arg-type]
     except VdiError as exc:

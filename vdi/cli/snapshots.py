@@ -8,11 +8,18 @@ from typing import Any
 
 import click
 
+from vdi import settings
 from vdi.cli.common import sigterm_as_interrupt
 from vdi.conn import DEFAULT_URI
 from vdi.exceptions import VdiError
 
 __all__ = ["snapshots"]
+
+uri_override_option = click.option(
+    "--uri",
+    default=settings.libvirt_uri_from_env,
+    help=f"overrides the file's uri (env: {settings.URI_ENV})",
+)
 
 
 @click.group(help="Snapshot and backup policies, and the scheduler that applies them.")
@@ -32,7 +39,7 @@ def _load(policies: Path, uri: str | None) -> tuple[str, Any]:
 
 @snapshots.command("scheduler", help="Run the scheduler: apply the policies in FILE (Ctrl-C stops it).")
 @click.option("--policies", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
-@click.option("--uri", envvar="HALLCLOUD_URI", default=None, help="overrides the file's uri")
+@uri_override_option
 @click.option("--interval", default=30.0, show_default=True, help="seconds between checks")
 @click.option("--once", is_flag=True, help="check once and exit")
 def scheduler_cmd(policies: Path, uri: str | None, interval: float, once: bool) -> None:
@@ -53,7 +60,7 @@ def scheduler_cmd(policies: Path, uri: str | None, interval: float, once: bool) 
 
 @snapshots.command("status", help="Show the scheduler's state for the policies in FILE.")
 @click.option("--policies", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
-@click.option("--uri", envvar="HALLCLOUD_URI", default=None, help="overrides the file's uri")
+@uri_override_option
 def status_cmd(policies: Path, uri: str | None) -> None:
     from vdi.scheduler import Scheduler
 
