@@ -4,7 +4,7 @@
 XDG state directory). vdi keeps desktop locks, scheduler state and drill records there; infra keeps the
 Pulumi file backend, stack workspaces and the passphrase there; the device manager keeps its SQLite
 database, master key, log and pid files there. Downloads and built images are a cache, not state:
-``images`` names that directory (``$HALLCLOUD_CACHE_DIR``, default ``~/.cache/hallcloud``).
+``images.settings`` names that directory (``$HALLCLOUD_CACHE_DIR``, default ``~/.cache/hallcloud``).
 """
 
 from __future__ import annotations

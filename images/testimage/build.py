@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from images import settings
+
 from .apt import AptError, DebPackage, PrivateApt
 from .arches import ArchProfile, profile_for
 from .disk import DISK_SIZE_MIB, GOLDEN_MARKER, make_data_disk
@@ -48,9 +50,9 @@ Progress = Callable[[str], None]
 
 
 def default_cache_dir() -> Path:
-    """``$HALLCLOUD_CACHE_DIR`` or ``~/.cache/hallcloud``: apt lists, .debs, test images, firmware."""
-    env = os.environ.get("HALLCLOUD_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "hallcloud"
+    """``$HALLCLOUD_CACHE_DIR`` or ``~/.cache/hallcloud`` (:mod:`images.settings`): apt lists, .debs,
+    test images, firmware."""
+    return settings.cache_dir()
 
 
 @dataclass(frozen=True)
