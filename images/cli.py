@@ -12,6 +12,8 @@ import click
 from images.catalog import CatalogError, catalog_table, load_catalog
 from images.profiles import ProfileError
 
+__all__ = ["images", "list_images"]
+
 
 @click.group(help="Image catalog, golden images and tiny test images.")
 def images() -> None:

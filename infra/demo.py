@@ -23,6 +23,9 @@ from infra.summary import host_uri, render_summary
 from vdi.conn import connection
 from vdi.exceptions import VdiError
 
+__all__ = ["DEMO_CONFIG", "STACK", "down", "leftovers", "main", "preflight", "up"]
+
+
 STACK = "demo"
 DEMO_CONFIG = stack_config_file(STACK)
 

@@ -15,3 +15,5 @@ Core modules (pure planning first, thin libvirt I/O after):
 - :mod:`vdi.testguest`  tiny test guests: staging, boot to the marker, ``hall images boot-test``
 - :mod:`vdi.validate`   ``virt-xml-validate`` and ``hall images validate``
 """
+
+__all__: list[str] = []

@@ -251,7 +251,13 @@ def vv_for_desktop(seat_file: str, side: str) -> str:
 
 
 __all__ = [
+    "DEFAULT_TTL_S",
+    "MAX_TTL_S",
+    "SIDE_TITLES",
+    "SPICE_PASSWORD_LENGTH",
+    "VNC_PASSWORD_LENGTH",
     "ConsoleTicket",
+    "Protocol",
     "issue_ticket",
     "locked_graphics",
     "revoke",

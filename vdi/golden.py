@@ -27,6 +27,22 @@ from vdi.conn import libvirt_errors
 from vdi.exceptions import ChecksumMismatch, ImageConversionFailed, InvalidSpec, NotFound
 from vdi.storage import get_pool, lookup_volume, upload_volume
 
+__all__ = [
+    "CHUNK",
+    "Compression",
+    "GoldenImage",
+    "convert_to_qcow2",
+    "decompress",
+    "expected_sha256",
+    "fetch",
+    "golden_volume_name",
+    "import_catalog_image",
+    "import_golden",
+    "sha256_file",
+    "verify_sha256",
+]
+
+
 Compression = Literal["none", "xz", "gz"]
 CHUNK = 4 * 1024 * 1024
 

@@ -15,6 +15,48 @@ import string
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+__all__ = [
+    "CONSOLE_PASSWORD_LENGTH",
+    "BackingStore",
+    "BackupDisk",
+    "Controller",
+    "Cpu",
+    "DesktopRecord",
+    "Disk",
+    "DiskOrigin",
+    "Domain",
+    "DomainBackup",
+    "DomainOS",
+    "Features",
+    "FilterAction",
+    "FilterDirection",
+    "FilterRule",
+    "ForwardMode",
+    "Graphics",
+    "InputDevice",
+    "Interface",
+    "Loader",
+    "Network",
+    "NetworkFilter",
+    "NetworkIP",
+    "Nvram",
+    "Pool",
+    "PoolAuth",
+    "PoolHost",
+    "PoolSource",
+    "PoolType",
+    "Serial",
+    "Snapshot",
+    "SnapshotDisk",
+    "Video",
+    "Volume",
+    "VolumeFormat",
+    "differences",
+    "machine_matches",
+    "random_console_password",
+]
+
+
 # -- networks ---------------------------------------------------------------------------------------
 
 ForwardMode = Literal["isolated", "nat", "bridge"]

@@ -41,6 +41,28 @@ from vdi.models import (
     Volume,
 )
 
+__all__ = [
+    "DESKTOP_METADATA_KEY",
+    "DESKTOP_METADATA_NS",
+    "backup_xml",
+    "desktop_record_xml",
+    "domain_xml",
+    "interface_xml",
+    "network_xml",
+    "nwfilter_xml",
+    "parse_desktop_record",
+    "parse_domain",
+    "parse_network",
+    "parse_nwfilter",
+    "parse_pool",
+    "parse_snapshot",
+    "parse_volume",
+    "pool_xml",
+    "snapshot_xml",
+    "volume_xml",
+]
+
+
 # -- helpers ----------------------------------------------------------------------------------------
 
 

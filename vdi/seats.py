@@ -19,6 +19,9 @@ import yaml
 from vdi.conn import DEFAULT_URI
 from vdi.exceptions import InvalidSpec, NotFound
 
+__all__ = ["SIDES", "DesktopState", "Seat", "SeatDirectory", "Side", "desktop_states"]
+
+
 Side = Literal["gov", "internet"]
 """A side of a seat: which network its desktop serves (政务外网 or 互联网)."""
 SIDES: tuple[Side, ...] = ("gov", "internet")

@@ -52,6 +52,23 @@ from vdi.storage import (
     upload_volume,
 )
 
+__all__ = [
+    "NIC_LINE",
+    "READY_TIMEOUT",
+    "BootResult",
+    "Cleanup",
+    "GuestImageFiles",
+    "Progress",
+    "StagedImage",
+    "boot_test",
+    "boot_to_marker",
+    "build_test_image",
+    "check_bootable",
+    "define_test_guest",
+    "stage_test_image",
+]
+
+
 READY_TIMEOUT = 300.0
 NIC_LINE = re.compile(r"^NIC (\S+) ([0-9a-f:]{17}) (\S+)", re.MULTILINE)
 Progress = Callable[[str], None]

@@ -24,6 +24,16 @@ from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, plan_domain, 
 from vdi.exceptions import InvalidSpec, VdiError
 from vdi.render import domain_xml
 
+__all__ = [
+    "EntryResult",
+    "Schema",
+    "plan_for_validation",
+    "validate_catalog",
+    "validate_entries",
+    "virt_xml_validate",
+]
+
+
 Schema = Literal["domain", "network", "storagepool", "storagevol", "domainsnapshot"]
 
 

@@ -19,6 +19,19 @@ from pathlib import Path
 
 from .arches import DEBIAN_MIRROR
 
+__all__ = [
+    "INHERITED_ACQUIRE",
+    "KEYRING",
+    "LIST_MAX_AGE_S",
+    "AptError",
+    "DebPackage",
+    "PrivateApt",
+    "host_acquire_settings",
+    "parse_depends",
+    "parse_stanzas",
+]
+
+
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # network settings of the host's apt that the private one follows too (mirrors that serve a frozen
 # snapshot turn off Valid-Until checks; sites behind a proxy set one)

@@ -37,6 +37,29 @@ from .disk import DISK_SIZE_MIB, GOLDEN_MARKER, make_data_disk
 from .initramfs import Initramfs
 from .modules import GUEST_MODULES, ModuleIndex
 
+__all__ = [
+    "BUSYBOX_PACKAGE",
+    "KEEP_BUILDS",
+    "KERNEL_PACKAGE_RE",
+    "MANIFEST",
+    "RECIPE_VERSION",
+    "RESOLVED",
+    "Progress",
+    "TestImage",
+    "build_test_image",
+    "cache_key",
+    "default_cache_dir",
+    "kernel_cmdline",
+    "load_cached",
+    "prune_old_builds",
+    "prune_old_debs",
+    "recipe_digest",
+    "resolve_packages",
+    "resolve_packages_memo",
+    "sha256_file",
+]
+
+
 # bump when the build recipe changes in a way the hashed inputs below do not capture
 RECIPE_VERSION = 1
 KERNEL_PACKAGE_RE = re.compile(r"^linux-(image|binary|modules|base)-\d")

@@ -14,6 +14,9 @@ from .arches import KNOWN_ARCHES
 from .build import build_test_image
 from .firmware import install_loongarch_descriptor, loongarch_firmware
 
+__all__ = ["build_test"]
+
+
 
 def _progress(message: str) -> None:
     click.echo(f"  {message}", err=True)

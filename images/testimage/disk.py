@@ -10,6 +10,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+__all__ = ["DISK_LABEL", "DISK_SIZE_MIB", "DISK_UUID", "GOLDEN_MARKER", "NOTES", "make_data_disk"]
+
+
 DISK_SIZE_MIB = 64
 GOLDEN_MARKER = "golden"
 NOTES = (

@@ -24,6 +24,20 @@ from .apt import DebPackage, PrivateApt
 from .arches import profile_for
 from .build import Progress, default_cache_dir
 
+__all__ = [
+    "CODE_NAME",
+    "DESCRIPTOR_DIR",
+    "DESCRIPTOR_NAME",
+    "FIRMWARE_PACKAGE",
+    "INSTALL_DIR",
+    "PACKAGE_DIR",
+    "VARS_NAME",
+    "firmware_descriptor",
+    "install_loongarch_descriptor",
+    "loongarch_firmware",
+]
+
+
 FIRMWARE_PACKAGE = "qemu-efi-loongarch64"
 CODE_NAME = "QEMU_EFI.fd"
 VARS_NAME = "QEMU_VARS.fd"

@@ -11,6 +11,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["Initramfs"]
+
+
 
 @dataclass(frozen=True)
 class _Entry:

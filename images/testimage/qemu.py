@@ -20,6 +20,9 @@ from types import TracebackType
 from .arches import profile_for
 from .build import TestImage
 
+__all__ = ["ANSI_ESCAPE", "GuestTimeout", "SerialGuest", "clean_line", "copy_for_boot", "direct_boot_argv"]
+
+
 # firmware (SeaBIOS, EDK2) writes terminal control sequences before the kernel starts
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[()][A-Z0-9]|[A-Za-z=>])")
 

@@ -30,7 +30,7 @@ from vdi.exceptions import VdiError
 from vdi.nwfilter import set_interface_filters
 from vdi.render import parse_domain
 
-__all__ = ["Domain", "DomainProvider", "live_state"]
+__all__ = ["BOOT_FIELDS", "Domain", "DomainProvider", "live_state"]
 
 BOOT_FIELDS = ("kernel", "initrd", "cmdline", "loader", "loader_type", "secure_boot", "nvram_template")
 

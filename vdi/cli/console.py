@@ -19,6 +19,9 @@ from vdi.console_tickets import DEFAULT_TTL_S, MAX_TTL_S, issue_ticket, seat_vv,
 from vdi.exceptions import VdiError
 from vdi.seats import Seat, SeatDirectory
 
+__all__ = ["console", "protocol_option", "ticket", "ttl_option", "vv"]
+
+
 ttl_option = click.option(
     "--ttl",
     "ttl_s",

@@ -23,6 +23,8 @@ from vdi.storage import default_pool_path, ensure_pool
 from vdi.testguest import boot_test, build_test_image
 from vdi.validate import validate_entries
 
+__all__ = ["boot_test_command", "image_commands", "import_command", "validate"]
+
 
 @click.command(
     "validate", help="Render every catalog entry's domain XML, schema-check it and define/undefine it."
