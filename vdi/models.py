@@ -1,6 +1,6 @@
 """Typed models of the libvirt objects vdi manages: networks, pools, volumes, domains, snapshots.
 
-Plain dataclasses, one per XML element, with no XML and no libvirt in them: :mod:`vdi.xml` renders
+Plain dataclasses, one per XML element, with no XML and no libvirt in them: :mod:`vdi.render` renders
 and parses them, :mod:`vdi.domain_plan` fills them from the machine profiles, and the operation modules
 apply them. ``None`` means "not specified": libvirt chooses (a MAC address, a bridge name, a VNC
 port) and :func:`differences` does not compare it, which is what lets ``ensure_*`` accept an

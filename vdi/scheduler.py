@@ -1,8 +1,9 @@
 """The snapshot/backup scheduler: one loop applying every desktop's :class:`~vdi.policy.Policy`.
 
-Usable standalone (``hall snapshots scheduler --policies FILE``) and embeddable (the device manager
-creates a :class:`Scheduler` and calls :meth:`Scheduler.tick` from its own loop, or runs
-:meth:`Scheduler.run_forever` in a thread with a stop event).
+``hall snapshots scheduler --policies FILE`` runs it (``hall stack policies`` writes that file from the
+stack). It is also embeddable: a long-running service creates a :class:`Scheduler` and calls
+:meth:`Scheduler.tick` from its own loop, or runs :meth:`Scheduler.run_forever` in a thread with a stop
+event (nothing in HallCloud embeds it yet).
 
 - **State survives restarts**: for every job (desktop x snapshot/backup) the last cron slot handled,
   its outcome and the missed slots are kept in a JSON file in the state directory, replaced atomically.

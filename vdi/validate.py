@@ -1,8 +1,8 @@
 """Checking generated XML: libvirt's RNG schemas (``virt-xml-validate``) and the hypervisor itself.
 
-``validate_catalog`` is what ``hall images validate`` runs: for every catalog entry it plans the
-domain, renders it, checks it against the schema, and has libvirt accept it (define, then undefine
-with NVRAM) under a unique throw-away name.
+:func:`validate_entries` is what ``hall images validate`` runs over the whole catalog
+(:func:`validate_catalog`): for every entry it plans the domain, renders it, checks it against the
+schema, and has libvirt accept it (define, then undefine with NVRAM) under a unique throw-away name.
 """
 
 from __future__ import annotations
