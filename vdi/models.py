@@ -5,6 +5,10 @@ and parses them, :mod:`vdi.domain_plan` fills them from the machine profiles, an
 apply them. ``None`` means "not specified": libvirt chooses (a MAC address, a bridge name, a VNC
 port) and :func:`differences` does not compare it, which is what lets ``ensure_*`` accept an
 object libvirt has completed with its own defaults.
+
+Why one module of ~450 lines: it is the vocabulary every other vdi module shares, one small dataclass
+per libvirt element, and :mod:`vdi.render` mirrors its sections; split up, every import would name
+several modules for one domain definition.
 """
 
 from __future__ import annotations
