@@ -41,3 +41,15 @@ def test_qualified_references_resolve(path: Path) -> None:
     references = {m.group(1) for m in REFERENCE.finditer(path.read_text())}
     dangling = sorted(r for r in references if r.split(".")[0] in OURS and not resolves(r))
     assert dangling == []
+
+
+MAX_LINES = 450
+"""A module past this many lines says at the top why it stays one module (issue 12)."""
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
+def test_a_long_module_says_why_it_is_one_module(path: Path) -> None:
+    text = path.read_text()
+    if text.count("\n") > MAX_LINES:
+        docstring = text.split('"""')[1] if text.startswith('"""') else ""
+        assert "Why one module" in docstring, f"{path.name}: {text.count(chr(10))} lines and no reason"
