@@ -187,7 +187,14 @@ def catalog_table(manifests: tuple[ImageManifest, ...] | None = None) -> str:
     for m in manifests if manifests is not None else load_catalog():
         rows.append(
             (
-                m.name, m.arch, m.firmware, m.machine, m.cpu, m.disk_bus, m.video, m.os_release_id,
+                m.name,
+                m.arch,
+                m.firmware,
+                m.machine,
+                m.cpu,
+                m.disk_bus,
+                m.video,
+                m.os_release_id,
                 m.source_label,
             )
         )

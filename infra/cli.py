@@ -116,7 +116,10 @@ def summary(ctx: click.Context, no_guest: bool) -> None:
 
 @stack.command("seats-file")
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
     help="the YAML file to write (the device manager reads $HALLCLOUD_SEATS_FILE or <data_dir>/seats.yaml)",
 )
 @click.option("--site", default=None, help="the device manager's site slug of this hall (for the hall map)")

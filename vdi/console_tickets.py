@@ -86,8 +86,9 @@ def spice_supported(conn: libvirt.virConnect) -> bool:
 def _live_graphics(dom: libvirt.virDomain, label: str) -> dict[str, ET.Element]:
     with libvirt_errors(label, "read the running definition"):
         if not dom.isActive():
-            raise ConsoleError(label, "is not running; consoles exist only for running desktops",
-                               "start the desktop first")
+            raise ConsoleError(
+                label, "is not running; consoles exist only for running desktops", "start the desktop first"
+            )
         root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
     found: dict[str, ET.Element] = {}
     for el in root.findall("./devices/graphics"):
@@ -95,8 +96,9 @@ def _live_graphics(dom: libvirt.virDomain, label: str) -> dict[str, ET.Element]:
     return found
 
 
-def _choose(graphics: dict[str, ET.Element], protocol: Protocol | Literal["auto"], spice_ok: bool,
-            label: str) -> tuple[Protocol, ET.Element]:
+def _choose(
+    graphics: dict[str, ET.Element], protocol: Protocol | Literal["auto"], spice_ok: bool, label: str
+) -> tuple[Protocol, ET.Element]:
     if not graphics:
         raise ConsoleError(label, "has no graphics device", "define the desktop with VNC or SPICE graphics")
     if protocol == "auto":
@@ -105,22 +107,29 @@ def _choose(graphics: dict[str, ET.Element], protocol: Protocol | Literal["auto"
         if "vnc" in graphics:
             return "vnc", graphics["vnc"]
         if "spice" in graphics:
-            raise UnsupportedOperation(label, "has only SPICE graphics and the host's QEMU lacks SPICE",
-                                       "install qemu-system-modules-spice on the host")
+            raise UnsupportedOperation(
+                label,
+                "has only SPICE graphics and the host's QEMU lacks SPICE",
+                "install qemu-system-modules-spice on the host",
+            )
     if protocol not in ("vnc", "spice"):
         raise InvalidSpec(label, f"unknown console protocol {protocol!r}", "use vnc, spice or auto")
     if protocol not in graphics:
         have = ", ".join(sorted(graphics)) or "none"
-        raise ConsoleError(label, f"has no {protocol} graphics (has: {have})",
-                           "ask for a protocol the desktop has, or 'auto'")
+        raise ConsoleError(
+            label,
+            f"has no {protocol} graphics (has: {have})",
+            "ask for a protocol the desktop has, or 'auto'",
+        )
     if protocol == "spice" and not spice_ok:
         raise UnsupportedOperation(label, "the host's QEMU lacks SPICE", "install qemu-system-modules-spice")
     chosen: Protocol = "spice" if protocol == "spice" else "vnc"
     return chosen, graphics[chosen]
 
 
-def _set_password(dom: libvirt.virDomain, el: ET.Element, password: str, valid_to: dt.datetime,
-                  label: str) -> None:
+def _set_password(
+    dom: libvirt.virDomain, el: ET.Element, password: str, valid_to: dt.datetime, label: str
+) -> None:
     if el.get("passwd") is None:
         raise ConsoleError(
             label,
@@ -136,8 +145,11 @@ def _set_password(dom: libvirt.virDomain, el: ET.Element, password: str, valid_t
         dom.updateDeviceFlags(ET.tostring(el, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
     except libvirt.libvirtError as exc:
         # libvirt's message names the QEMU command, never the password; keep it that way
-        raise ConsoleError(label, f"cannot set the console password: {exc.get_error_message()}",
-                           "check that the desktop is running and the QEMU log") from None
+        raise ConsoleError(
+            label,
+            f"cannot set the console password: {exc.get_error_message()}",
+            "check that the desktop is running and the QEMU log",
+        ) from None
 
 
 def issue_ticket(
@@ -150,18 +162,25 @@ def issue_ticket(
     """Set a fresh one-time password on ``desktop``'s running console, valid for ``ttl_s`` seconds."""
     label = f"desktop {desktop}"
     if not 1 <= ttl_s <= MAX_TTL_S:
-        raise InvalidSpec(label, f"ticket validity {ttl_s} s is outside 1..{MAX_TTL_S} s",
-                          "ask for a short validity")
+        raise InvalidSpec(
+            label, f"ticket validity {ttl_s} s is outside 1..{MAX_TTL_S} s", "ask for a short validity"
+        )
     dom = get_domain(conn, desktop)
     graphics = _live_graphics(dom, label)
     spice_ok = "spice" in graphics and spice_supported(conn)
     chosen, el = _choose(graphics, protocol, spice_ok, label)
     port = el.get("port")
     if not port or port == "-1":
-        raise ConsoleError(label, f"its {chosen} console listens on no TCP port",
-                           "define the graphics with a TCP listen address")
-    host = el.get("listen") or next((x.get("address") for x in el.findall("listen") if x.get("address")),
-                                    None) or "127.0.0.1"
+        raise ConsoleError(
+            label,
+            f"its {chosen} console listens on no TCP port",
+            "define the graphics with a TCP listen address",
+        )
+    host = (
+        el.get("listen")
+        or next((x.get("address") for x in el.findall("listen") if x.get("address")), None)
+        or "127.0.0.1"
+    )
     password = random_console_password(chosen)
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=ttl_s)
     _set_password(dom, el, password, expires, label)
@@ -239,8 +258,9 @@ def vv_for_desktop(seat_file: str, side: str) -> str:
     group = f"hallcloud-{side}"
     if group not in parser:
         sides = [s.removeprefix("hallcloud-") for s in parser.sections() if s.startswith("hallcloud-")]
-        raise InvalidSpec("seat .vv file", f"has no desktop {side!r} (has: {', '.join(sides)})",
-                          "use gov or internet")
+        raise InvalidSpec(
+            "seat .vv file", f"has no desktop {side!r} (has: {', '.join(sides)})", "use gov or internet"
+        )
     fields = {k: v for k, v in parser[group].items() if k != "desktop"}
     single = configparser.ConfigParser(interpolation=None)
     single.optionxform = str  # type: ignore[assignment,method-assign]

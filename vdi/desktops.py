@@ -290,9 +290,7 @@ def redefine_disks_on_volumes(
     with libvirt_errors(f"domain {dom.name()}", "read the definition"):
         # SECURE: without it libvirt leaves out the console password, and the redefinition would
         # switch console authentication off (no one-time tickets for this desktop any more)
-        planned = parse_domain(
-            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        )
+        planned = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
     changed = False
     for i, disk in enumerate(planned.disks):
         origin = origins.get(disk.target_dev)

@@ -104,8 +104,20 @@ def _attr(el: ET.Element | None, path: str, name: str) -> str | None:
 
 
 _UNIT_BYTES = {
-    "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
-    "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
+    "b": 1,
+    "bytes": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
 }
 
 
@@ -379,7 +391,11 @@ def _render_os(root: ET.Element, os_: DomainOS) -> None:
     if os_.loader is not None:
         secure = None if os_.loader.secure is None else _yesno(os_.loader.secure)
         _sub(
-            os_el, "loader", os_.loader.path, readonly=_yesno(os_.loader.readonly), secure=secure,
+            os_el,
+            "loader",
+            os_.loader.path,
+            readonly=_yesno(os_.loader.readonly),
+            secure=secure,
             type_=os_.loader.type,
         )
     if os_.nvram is not None:
@@ -594,7 +610,6 @@ def backup_xml(backup: DomainBackup) -> str:
         _sub(el, "target", file=d.target_file)
         _sub(el, "driver", type=d.driver_type)
     return _to_string(root)
-
 
 
 # -- vdi's own domain metadata ----------------------------------------------------------------------

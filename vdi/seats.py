@@ -43,12 +43,16 @@ class Seat:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise InvalidSpec(f"seat {self.name!r}", "name must be 1-63 letters, digits, '.', '_' or '-'",
-                              "rename the seat")
+            raise InvalidSpec(
+                f"seat {self.name!r}", "name must be 1-63 letters, digits, '.', '_' or '-'", "rename the seat"
+            )
         if self.gov == self.internet:
-            raise InvalidSpec(f"seat {self.name}",
-                              f"gov and internet are the same domain {self.gov!r}; the networks are "
-                              "never bridged, so a seat needs two desktops", "name two different domains")
+            raise InvalidSpec(
+                f"seat {self.name}",
+                f"gov and internet are the same domain {self.gov!r}; the networks are "
+                "never bridged, so a seat needs two desktops",
+                "name two different domains",
+            )
 
     def desktop(self, side: str) -> str:
         if side == "gov":
@@ -100,8 +104,11 @@ class SeatDirectory:
                 raise InvalidSpec(f"{origin} entry {i}", "needs name, gov and internet", "add the keys")
             extra = set(row) - {"name", "gov", "internet", "uri", "site", "window"}
             if extra:
-                raise InvalidSpec(f"{origin} seat {row['name']}", f"unknown keys {sorted(extra)}",
-                                  "allowed: name, gov, internet, uri, site, window")
+                raise InvalidSpec(
+                    f"{origin} seat {row['name']}",
+                    f"unknown keys {sorted(extra)}",
+                    "allowed: name, gov, internet, uri, site, window",
+                )
             seats.append(Seat(**{k: v for k, v in row.items()}))
         return cls(seats)
 
@@ -110,7 +117,10 @@ class SeatDirectory:
         rows = []
         for seat in self:
             row: dict[str, Any] = {
-                "name": seat.name, "gov": seat.gov, "internet": seat.internet, "uri": seat.uri,
+                "name": seat.name,
+                "gov": seat.gov,
+                "internet": seat.internet,
+                "uri": seat.uri,
             }
             if seat.site is not None:
                 row["site"] = seat.site
@@ -140,9 +150,13 @@ def desktop_states(conn: Any, seat: Seat) -> dict[Side, DesktopState]:
     """The state of each desktop of ``seat`` on ``conn`` (a libvirt connection to ``seat.uri``)."""
     import libvirt
 
-    names = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-             libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_SHUTDOWN: "running",
-             libvirt.VIR_DOMAIN_BLOCKED: "running"}
+    names = {
+        libvirt.VIR_DOMAIN_RUNNING: "running",
+        libvirt.VIR_DOMAIN_PAUSED: "paused",
+        libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+        libvirt.VIR_DOMAIN_SHUTDOWN: "running",
+        libvirt.VIR_DOMAIN_BLOCKED: "running",
+    }
     states: dict[Side, DesktopState] = {}
     for side, name in seat.desktops():
         try:

@@ -284,8 +284,11 @@ def upload_volume(
         raise
     if info.format != fmt and fmt == "qcow2":
         delete_volume(pool, name)
-        raise VdiError(label, f"uploaded {local_file} but libvirt sees format {info.format}, not qcow2",
-                       "convert the image to qcow2 before uploading")
+        raise VdiError(
+            label,
+            f"uploaded {local_file} but libvirt sees format {info.format}, not qcow2",
+            "convert the image to qcow2 before uploading",
+        )
     assert info.path is not None
     return info.path
 

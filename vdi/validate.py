@@ -41,16 +41,22 @@ def virt_xml_validate(xml: str, schema: Schema, label: str) -> None:
     """Raise :class:`InvalidSpec` with the validator's complaint if ``xml`` breaks libvirt's schema."""
     tool = shutil.which("virt-xml-validate")
     if tool is None:
-        raise InvalidSpec(label, "cannot validate XML: virt-xml-validate is not installed",
-                          "install libvirt-clients (`make setup`)")
+        raise InvalidSpec(
+            label,
+            "cannot validate XML: virt-xml-validate is not installed",
+            "install libvirt-clients (`make setup`)",
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".xml", prefix="hallcloud-") as f:
         f.write(xml)
         f.flush()
         result = subprocess.run([tool, f.name, schema], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().replace(f.name, "<xml>")
-        raise InvalidSpec(label, f"generated {schema} XML fails the libvirt schema: {detail}",
-                          "fix the model or profile that produced it")
+        raise InvalidSpec(
+            label,
+            f"generated {schema} XML fails the libvirt schema: {detail}",
+            "fix the model or profile that produced it",
+        )
 
 
 @dataclass
@@ -112,8 +118,11 @@ def validate_entries(conn: libvirt.virConnect, manifests: Iterable[ImageManifest
             try:
                 conn.defineXML(xml)
             except libvirt.libvirtError as exc:
-                raise InvalidSpec(f"image {manifest.name}", f"libvirt refuses the domain: "
-                                  f"{exc.get_error_message()}", "fix the manifest or profile") from exc
+                raise InvalidSpec(
+                    f"image {manifest.name}",
+                    f"libvirt refuses the domain: {exc.get_error_message()}",
+                    "fix the manifest or profile",
+                ) from exc
             finally:
                 undefine_domain(conn, name)
             results.append(EntryResult(manifest.name, True, "schema ok, libvirt accepts it"))

@@ -94,8 +94,9 @@ def parse_stanzas(text: str) -> list[dict[str, str]]:
 def host_acquire_settings() -> list[str]:
     """The host apt's network-related ``Acquire::`` lines (read only, via ``apt-config dump``)."""
     env = {k: v for k, v in os.environ.items() if k != "APT_CONFIG"}
-    proc = subprocess.run(["apt-config", "dump", "Acquire"], env=env, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["apt-config", "dump", "Acquire"], env=env, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         return []
     return [line for line in proc.stdout.splitlines() if INHERITED_ACQUIRE.match(line)]
@@ -112,8 +113,14 @@ class PrivateApt:
         self.config = root / "apt.conf"
 
     def _prepare(self) -> None:
-        for sub in ("lists/partial", "cache/archives/partial", "state", "apt.conf.d",
-                    "preferences.d", "sources.list.d"):
+        for sub in (
+            "lists/partial",
+            "cache/archives/partial",
+            "state",
+            "apt.conf.d",
+            "preferences.d",
+            "sources.list.d",
+        ):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "state" / "status").touch()
         (self.root / "apt.conf.main").touch()

@@ -224,9 +224,7 @@ def load_cached(directory: Path) -> TestImage | None:
     return None
 
 
-def build_test_image(
-    arch: str, cache_dir: Path | None = None, progress: Progress | None = None
-) -> TestImage:
+def build_test_image(arch: str, cache_dir: Path | None = None, progress: Progress | None = None) -> TestImage:
     """The test image of ``arch``, built from Debian packages unless already cached.
 
     ``cache_dir`` is HallCloud's cache root (default :func:`default_cache_dir`); the image lands in
@@ -237,8 +235,9 @@ def build_test_image(
     say = progress or (lambda _msg: None)
     cache = cache_dir or default_cache_dir()
     arch_dir = cache / "test-images" / arch
-    apt = PrivateApt(cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite,
-                     profile.debian_arch)
+    apt = PrivateApt(
+        cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite, profile.debian_arch
+    )
     with _locked(arch_dir / ".lock"):
         if apt.lists_age() is None:
             say(f"{arch}: fetching Debian {profile.suite}/{profile.debian_arch} package lists")
@@ -337,8 +336,9 @@ def _build(
         kernel_version = modules_dir.name
         if not (modules_dir / "modules.dep").exists():
             say(f"{profile.arch}: depmod {kernel_version}")
-            subprocess.run(["depmod", "-b", str(modules_dir.parents[2]), kernel_version],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["depmod", "-b", str(modules_dir.parents[2]), kernel_version], check=True, capture_output=True
+            )
         index = ModuleIndex.load(modules_dir)
         load_order = index.load_order(GUEST_MODULES)
 
@@ -375,8 +375,10 @@ def _build(
             disk=out / "disk.qcow2",
             cmdline=kernel_cmdline(profile),
             console=profile.console,
-            sha256={name: sha256_file(out / f) for name, f in
-                    (("kernel", "vmlinuz"), ("initrd", "initrd.img"), ("disk", "disk.qcow2"))},
+            sha256={
+                name: sha256_file(out / f)
+                for name, f in (("kernel", "vmlinuz"), ("initrd", "initrd.img"), ("disk", "disk.qcow2"))
+            },
             kernel_version=kernel_version,
             packages=versions,
             key=key,

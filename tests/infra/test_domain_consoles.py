@@ -68,13 +68,24 @@ def test_a_provider_built_desktop_accepts_tickets_and_a_real_vnc_login(
     monkeypatch.delenv("HALLCLOUD_LIBVIRT_URI_LOCAL", raising=False)
     volumes, domains = _configured(VolumeProvider(), uri), _configured(DomainProvider(), uri)
     name = f"{run}-w001-gov"
-    disk = volumes.create({"host": "local", "pool": staged.pool, "name": f"{name}.qcow2",
-                           "golden": staged.golden_volume})
+    disk = volumes.create(
+        {"host": "local", "pool": staged.pool, "name": f"{name}.qcow2", "golden": staged.golden_volume}
+    )
     props = {
-        "host": "local", "name": name, "image": "hallcloud-test-x86_64", "pool": staged.pool,
-        "disk": f"{name}.qcow2", "networks": [f"{run}-gov"], "memory_mib": 128, "vcpus": 1,
-        "kernel": staged.kernel, "initrd": staged.initrd, "cmdline": staged.cmdline, "loader": None,
-        "running": True, "address_wait_seconds": 0,
+        "host": "local",
+        "name": name,
+        "image": "hallcloud-test-x86_64",
+        "pool": staged.pool,
+        "disk": f"{name}.qcow2",
+        "networks": [f"{run}-gov"],
+        "memory_mib": 128,
+        "vcpus": 1,
+        "kernel": staged.kernel,
+        "initrd": staged.initrd,
+        "cmdline": staged.cmdline,
+        "loader": None,
+        "running": True,
+        "address_wait_seconds": 0,
     }
     conn = connect(uri)
     try:

@@ -178,8 +178,9 @@ def test_filters_keep_each_desktop_to_its_own_network(seat: tuple[Side, Side], l
 
 def _host_address() -> str | None:
     """An IPv4 address of this machine outside the test's networks (None when it has none)."""
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True, check=True
+    ).stdout
     for match in re.finditer(r"^\d+: (\S+)\s+inet ([0-9.]+)/", out, re.MULTILINE):
         if not match.group(1).startswith(("virbr", "hc")):
             return match.group(2)
