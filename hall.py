@@ -14,10 +14,10 @@ import click
 # sub-command name -> ("module:attribute" of a click command or group, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "images": ("images.cli:images", "image catalog, golden images and tiny test images"),
-    "desktop": ("vdi.snapshot_cli:desktop", "one desktop: snapshots, backups, restore, reset"),
-    "backup": ("vdi.snapshot_cli:backup", "backups: verify (restore drill)"),
-    "snapshots": ("vdi.snapshot_cli:snapshots", "snapshot policies and the scheduler"),
-    "console": ("vdi.console_cli:console", "one-time console access to desktops and seats"),
+    "desktop": ("vdi.cli.desktop:desktop", "one desktop: snapshots, backups, restore, reset"),
+    "backup": ("vdi.cli.backup:backup", "backups: verify (restore drill)"),
+    "snapshots": ("vdi.cli.snapshots:snapshots", "snapshot policies and the scheduler"),
+    "console": ("vdi.cli.console:console", "one-time console access to desktops and seats"),
     "stack": ("infra.cli:stack", "the hall as a Pulumi stack"),
     "window": ("device_manager.windows.cli:window", "service windows: setup and teardown"),
     "serve": ("device_manager.cli:serve", "run the device manager API"),
@@ -27,9 +27,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 # extra commands a higher package mounts into a lower package's group: `images/` imports nothing of
-# ours, so the image commands that need libvirt (validate, boot-test, import) live in `vdi.cli`.
+# ours, so the image commands that need libvirt (validate, boot-test, import) live in `vdi.cli.images`.
 EXTRA_COMMANDS: dict[str, list[str]] = {
-    "images": ["images.testimage.cli:build_test", "vdi.cli:image_commands"],
+    "images": ["images.testimage.cli:build_test", "vdi.cli.images:image_commands"],
 }
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 import libvirt
 
 from images.catalog import get_image
-from vdi.conn import DEFAULT_URI, connection
+from vdi import settings
+from vdi.conn import connection
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, plan_domain
 from vdi.models import Pool
-from vdi.plan import DiskSource, DomainRequest, plan_domain
 from vdi.storage import (
     default_pool_path,
     delete_pool,
@@ -74,7 +75,7 @@ def _provision(
 
 
 def run() -> str:
-    uri = os.environ.get("HALLCLOUD_URI", DEFAULT_URI)
+    uri = settings.libvirt_uri()
     run_id = f"hc-bench-{secrets.token_hex(3)}"
     with connection(uri) as conn:
         ensure_pool(conn, Pool(name=run_id, type="dir", target_path=default_pool_path(run_id)))

@@ -9,16 +9,17 @@ targeted up of that seat only). Both in the same run; everything is destroyed at
 
 from __future__ import annotations
 
-import os
 import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from infra.automation import HallStack, add_window, scratch_project
+from infra.automation import HallStack, scratch_project
 from infra.demo import leftovers
 from infra.testing.halls import small_hall_config
+from infra.windows import add_window
+from vdi import settings
 
 WINDOWS = 20
 IMAGE = "hallcloud-test-x86_64"
@@ -38,7 +39,7 @@ def hall_config(prefix: str, uri: str, octet: int) -> dict[str, Any]:
 
 
 def run() -> str:
-    uri = os.environ.get("HALLCLOUD_URI", "qemu:///system")
+    uri = settings.libvirt_uri()
     prefix = f"hc-bp-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="hallcloud-bench-pulumi-") as tmp:
         hall = HallStack("bench", Path(tmp) / "state", project_dir=scratch_project(Path(tmp) / "project"))

@@ -23,11 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from vdi import settings
 from vdi.backup import create_backup, restore_backup
-from vdi.conn import DEFAULT_URI, connection
-from vdi.desktops import reset_desktop
+from vdi.conn import connection
 from vdi.domain import undefine_domain
 from vdi.models import Pool
+from vdi.recovery import reset_desktop
 from vdi.snapshots import create_snapshot, revert_snapshot
 from vdi.storage import default_pool_path, delete_pool, delete_volume, ensure_pool, get_pool, upload_volume
 from vdi.testguest import boot_to_marker, build_test_image, define_test_guest, stage_test_image
@@ -53,10 +54,10 @@ def _data_disk(source: Path, work: Path) -> Path:
 
 
 def run() -> str:
-    uri = os.environ.get("HALLCLOUD_URI", DEFAULT_URI)
+    uri = settings.libvirt_uri()
     run_id = f"hc-bs-{secrets.token_hex(3)}"
     pool_name, backups = f"{run_id}-pool", f"{run_id}-bk"
-    os.environ.setdefault("HALLCLOUD_STATE_DIR", tempfile.mkdtemp(prefix="hallcloud-bench-state-"))
+    os.environ.setdefault(settings.STATE_DIR_ENV, tempfile.mkdtemp(prefix="hallcloud-bench-state-"))
     rows: dict[str, dict[str, str]] = {}
     with connection(uri) as conn, tempfile.TemporaryDirectory(prefix="hallcloud-bench-") as tmp:
         try:

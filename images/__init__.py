@@ -1,1 +1,3 @@
 """HallCloud images package."""
+
+__all__: list[str] = []

@@ -24,6 +24,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from images.profiles import FirmwareKind, ImageDataError, MachineProfile, ProfileError, get_profile
 
+__all__ = [
+    "CATALOG_DIR",
+    "CatalogError",
+    "DownloadSource",
+    "ImageManifest",
+    "ImageSource",
+    "LocalBuildSource",
+    "VendorIsoSource",
+    "catalog_table",
+    "get_image",
+    "load_catalog",
+    "load_manifest",
+    "testimage_name",
+]
+
+
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -171,7 +187,14 @@ def catalog_table(manifests: tuple[ImageManifest, ...] | None = None) -> str:
     for m in manifests if manifests is not None else load_catalog():
         rows.append(
             (
-                m.name, m.arch, m.firmware, m.machine, m.cpu, m.disk_bus, m.video, m.os_release_id,
+                m.name,
+                m.arch,
+                m.firmware,
+                m.machine,
+                m.cpu,
+                m.disk_bus,
+                m.video,
+                m.os_release_id,
                 m.source_label,
             )
         )

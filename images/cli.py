@@ -2,7 +2,7 @@
 
 ``hall.py`` mounts more commands into this group: ``build-test`` from the test-image builder
 (``images.testimage.cli``) and the commands that need libvirt (``validate``, ``boot-test``,
-``import``) from ``vdi.cli``; this module imports nothing of HallCloud's outside ``images``.
+``import``) from ``vdi.cli.images``; this module imports nothing of HallCloud's outside ``images``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import click
 
 from images.catalog import CatalogError, catalog_table, load_catalog
 from images.profiles import ProfileError
+
+__all__ = ["images", "list_images"]
 
 
 @click.group(help="Image catalog, golden images and tiny test images.")

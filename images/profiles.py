@@ -19,6 +19,25 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+__all__ = [
+    "PROFILES_DIR",
+    "CpuSpec",
+    "FirmwareKind",
+    "FirmwareMissingError",
+    "FirmwareSpec",
+    "ImageDataError",
+    "InputSpec",
+    "MachineProfile",
+    "PlatformFeature",
+    "ProfileError",
+    "ResolvedFirmware",
+    "call_firmware_provider",
+    "get_profile",
+    "known_arches",
+    "load_profiles",
+]
+
+
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 FirmwareKind = Literal["bios", "uefi"]

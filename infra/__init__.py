@@ -1,1 +1,3 @@
 """HallCloud infra package."""
+
+__all__: list[str] = []

@@ -7,7 +7,7 @@ line per problem naming the config path and the fix.
 import pulumi
 
 from infra.config import spec_from_pulumi_config
-from infra.hall import deploy
+from infra.deploy import deploy
 
 hall = deploy(spec_from_pulumi_config())
 for key, value in hall.exports().items():

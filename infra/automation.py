@@ -8,22 +8,15 @@ in ``.venv/bin`` (a wrapper written by ``scripts/build-pulumi.sh``) defaults to 
 and passphrase, so ``pulumi preview / up / refresh / stack output`` in the project directory, ``hall
 stack`` and window setup all see one stack and one state.
 
-Config edits (window setup adding, changing or removing a window) go through :meth:`HallStack.edit_config`:
-under the stack's lock, read the file, change the ``hall:*`` values, validate the result as a whole
-hall, and replace the file atomically, keeping the operator's comments and every other key (the
-passphrase salt among them). Engine operations hold the same lock, so two window setups (or a setup
-and an ``up``) never interleave.
-
-Window helpers apply only that window's resources: a targeted ``up`` on the URNs of the window's
-:class:`~infra.components.Seat` and its children, with ``--target-dependents``.
+Config edits (window setup adding, changing or removing a window: :mod:`infra.windows`) go through
+:mod:`infra.stack_config` under the stack's lock; engine operations hold the same lock, so two window
+setups (or a setup and an ``up``) never interleave. An engine run that is interrupted leaves no
+half-made object: :meth:`HallStack.resolve_interrupted_creates`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import fcntl
-import io
 import json
 import os
 import secrets
@@ -31,20 +24,19 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
 
 from infra.engine import EngineRun, Progress, StackInterrupted, resource_label, run_engine
-from infra.plan import window_resource
 from infra.pulumi_env import LocalBackend, PulumiCommandError, find_cli
-from infra.spec import NAMESPACE, HallConfigError, HallSpec, Issue, WindowSpec, load_spec
+from infra.settings import PROJECT_ROOT
+from infra.spec import HallConfigError, HallSpec, Issue
+from infra.stack_config import LOCK_WAIT_SECONDS, StackConfigFile, StackLock
 from vdi import cancel as cancel_module
 from vdi.paths import state_dir as default_state_dir
 
@@ -52,42 +44,18 @@ __all__ = [
     "PROJECT",
     "PROJECT_DIR",
     "HallStack",
-    "StackBusy",
     "StackResult",
-    "WindowResult",
-    "add_window",
-    "apply_window",
-    "change_window",
     "default_stack",
-    "remove_window",
     "scratch_project",
-    "seat_urns",
     "stack_names",
 ]
 
 PROJECT = "hallcloud"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = PROJECT_ROOT
 """The checkout: ``Pulumi.yaml`` and the stacks' ``Pulumi.<stack>.yaml`` files."""
 PROGRAM_DIR = Path(__file__).resolve().parent
-SEAT_TYPE = "hallcloud:hall:Seat"
-DYNAMIC = "pulumi-python:dynamic/hallcloud"
-LOCK_WAIT_SECONDS = 600.0
 
 Output = Callable[[str], None]
-
-
-class StackBusy(RuntimeError):
-    """Another process holds the stack's lock (an ``up``, a window setup) for too long."""
-
-
-def seat_urns(stack: str, number: int) -> list[str]:
-    """URNs of window ``number``'s seat component and its children (disks and desktops)."""
-    seat = window_resource(number)
-    urns = [f"urn:pulumi:{stack}::{PROJECT}::{SEAT_TYPE}::{seat}"]
-    for side in ("gov", "internet"):
-        urns.append(f"urn:pulumi:{stack}::{PROJECT}::{SEAT_TYPE}${DYNAMIC}:Volume::{seat}-{side}-disk")
-        urns.append(f"urn:pulumi:{stack}::{PROJECT}::{SEAT_TYPE}${DYNAMIC}:Domain::{seat}-{side}")
-    return urns
 
 
 def stack_names(state: Path | None = None) -> list[str]:
@@ -160,53 +128,6 @@ class StackResult:
 
 
 @dataclass
-class WindowResult:
-    number: int
-    action: str
-    seconds: float
-    changes: dict[str, int]
-    seat: dict[str, Any] | None
-    """The seat's exported outputs after the change (None after a removal)."""
-
-
-def _yaml() -> YAML:
-    rt = YAML()
-    rt.preserve_quotes = True
-    rt.width = 4096
-    rt.indent(mapping=2, sequence=4, offset=2)
-    return rt
-
-
-def _plain(node: Any) -> Any:
-    """A ruamel round-trip node as plain Python data."""
-    return json.loads(json.dumps(node, default=str))
-
-
-def _merge(old: Any, new: Any) -> Any:
-    """``new``, reusing ``old``'s nodes (and so their comments) wherever the values are equal."""
-    if _plain(old) == new:
-        return old
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in [k for k in old if k not in new]:
-            del old[key]
-        for key, value in new.items():
-            old[key] = _merge(old[key], value) if key in old else value
-        return old
-    if isinstance(old, list) and isinstance(new, list):
-        keyed = all(isinstance(x, dict) and "number" in x for x in [*old, *new])
-        if keyed:
-            by_number = {x["number"]: x for x in old}
-            merged = [_merge(by_number[x["number"]], x) if x["number"] in by_number else x for x in new]
-        elif len(old) == len(new):
-            merged = [_merge(o, n) for o, n in zip(old, new, strict=True)]
-        else:
-            return new
-        old[:] = merged
-        return old
-    return new
-
-
-@dataclass
 class HallStack:
     """One hall stack: ``Pulumi.<name>.yaml`` in ``project_dir``, state under ``state_dir``."""
 
@@ -219,9 +140,8 @@ class HallStack:
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
         self.project_dir = Path(self.project_dir)
-        self._thread_lock = threading.RLock()
-        self._lock_depth = 0
-        self._lock_file: io.TextIOWrapper | None = None
+        self.lock = StackLock(self.name, self.state_dir / "locks" / f"stack-{self.name}.lock")
+        self.config = StackConfigFile(self.project_dir / f"Pulumi.{self.name}.yaml", self.lock)
 
     # -- layout ----------------------------------------------------------------------------------------
 
@@ -236,10 +156,6 @@ class HallStack:
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.state_dir / "locks" / f"stack-{self.name}.lock"
 
     def passphrase(self) -> str:
         path = self.passphrase_file
@@ -266,121 +182,33 @@ class HallStack:
 
     # -- the stack's lock ------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def locked(self, what: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    def locked(
+        self, what: str, wait_seconds: float = LOCK_WAIT_SECONDS
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the stack's lock (re-entrant in this process) while changing its config or state."""
-        with self._thread_lock:
-            if self._lock_depth:
-                self._lock_depth += 1
-                try:
-                    yield
-                finally:
-                    self._lock_depth -= 1
-                return
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.lock_path.open("a+")
-            deadline = time.monotonic() + wait_seconds
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        handle.seek(0)
-                        holder = handle.read().strip() or "another process"
-                        handle.close()
-                        raise StackBusy(
-                            f"stack {self.name}: busy for more than {wait_seconds:.0f} s ({holder}). Fix: "
-                            "wait for that operation to finish, or stop it"
-                        ) from None
-                    time.sleep(0.2)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}: {what} since {datetime.now():%Y-%m-%d %H:%M:%S}\n")
-            handle.flush()
-            self._lock_file, self._lock_depth = handle, 1
-            try:
-                yield
-            finally:
-                self._lock_depth = 0
-                self._lock_file = None
-                handle.truncate(0)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
+        return self.lock.hold(what, wait_seconds)
 
     # -- config ----------------------------------------------------------------------------------------
 
-    def _read_document(self) -> Any:
-        if not self.config_file.exists():
-            return _yaml().load("config: {}\n")
-        document = _yaml().load(self.config_file.read_text()) or _yaml().load("config: {}\n")
-        if document.get("config") is None:
-            document["config"] = {}
-        return document
-
-    def _write_document(self, document: Any) -> None:
-        buffer = io.StringIO()
-        _yaml().dump(document, buffer)
-        tmp = self.config_file.with_name(f".{self.config_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(buffer.getvalue())
-        os.replace(tmp, self.config_file)
-
     def raw_config(self) -> dict[str, Any]:
         """The ``hall:*`` values of the stack's config file, as plain data."""
-        config = _plain(self._read_document()["config"]) or {}
-        return {k: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
+        return self.config.raw()
 
     def edit_config(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> HallSpec:
-        """Apply ``change`` to the ``hall:*`` config values, validate the whole hall, write atomically.
-
-        ``change`` gets a copy of the values and returns the new ones (or changes them in place and
-        returns None). Nothing is written when the result is not a valid hall.
-        """
-        with self.locked("editing the stack config"):
-            document = self._read_document()
-            current = self.raw_config()
-            proposed = copy.deepcopy(current)
-            returned = change(proposed)
-            new = proposed if returned is None else returned
-            spec = load_spec(new)
-            config = document["config"]
-            others = {k: v for k, v in _plain(config).items() if not k.startswith(f"{NAMESPACE}:")}
-            _merge(config, {**others, **new})
-            self._write_document(document)
-            return spec
+        """Change the ``hall:*`` values (see :meth:`infra.stack_config.StackConfigFile.edit`)."""
+        return self.config.edit(change)
 
     def write_config(self, spec: HallSpec | Mapping[str, Any]) -> HallSpec:
         """Make ``spec`` (a HallSpec or raw ``hall:*`` config) the stack's whole hall config."""
-        checked = spec if isinstance(spec, HallSpec) else load_spec(spec)
-        wanted = checked.to_config() if isinstance(spec, HallSpec) else dict(spec)
-        self.edit_config(lambda _current: wanted)
-        return checked
+        return self.config.write(spec)
 
     def spec(self) -> HallSpec:
         """The hall the stack's config currently describes."""
-        if not self.config_file.exists():
-            raise HallConfigError(
-                [
-                    Issue(
-                        str(self.config_file),
-                        f"stack {self.name} has no config file",
-                        f"write the hall into {self.config_file.name} (see Pulumi.demo.yaml), or "
-                        "create the stack with `pulumi stack init` and `pulumi config set`",
-                    )
-                ]
-            )
-        return load_spec(self.raw_config())
+        return self.config.spec()
 
     def forget_secrets_salt(self) -> None:
-        """Drop the passphrase salt the engine wrote into the config file (after the stack is removed,
-        so that a later stack of this name with a new passphrase starts clean)."""
-        with self.locked("editing the stack config"):
-            if not self.config_file.exists():
-                return
-            document = self._read_document()
-            if "encryptionsalt" in document:
-                del document["encryptionsalt"]
-                self._write_document(document)
+        """Drop the passphrase salt the engine wrote into the config file."""
+        self.config.forget_secrets_salt()
 
     # -- engine ----------------------------------------------------------------------------------------
 
@@ -556,126 +384,3 @@ class HallStack:
 
 
 # -- one window at a time ------------------------------------------------------------------------------
-
-
-def _apply_window(
-    hall: HallStack,
-    number: int,
-    action: str,
-    progress: Progress | None,
-    cancel: threading.Event | None,
-    timeout: float | None,
-) -> WindowResult:
-    result = hall.up(targets=seat_urns(hall.name, number), progress=progress, cancel=cancel, timeout=timeout)
-    seat = None
-    if action != "remove":
-        seat = (result.outputs.get("seats") or {}).get(f"{number:03d}")
-    return WindowResult(number, action, result.seconds, result.changes, seat)
-
-
-def _window_spec(window: WindowSpec | Mapping[str, Any]) -> dict[str, Any]:
-    return (
-        window.model_dump(mode="json", exclude_none=True) if isinstance(window, WindowSpec) else dict(window)
-    )
-
-
-def _windows(config: dict[str, Any]) -> list[dict[str, Any]]:
-    windows = config.setdefault(f"{NAMESPACE}:windows", [])
-    assert isinstance(windows, list)
-    return windows
-
-
-def add_window(
-    hall: HallStack,
-    window: WindowSpec | Mapping[str, Any],
-    *,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    timeout: float | None = None,
-) -> WindowResult:
-    """Add a window to the stack's config and create only its seat."""
-    new = _window_spec(window)
-
-    def change(config: dict[str, Any]) -> None:
-        if any(w.get("number") == new.get("number") for w in _windows(config)):
-            raise HallConfigError(
-                [
-                    Issue(
-                        "hall:windows",
-                        f"window {new.get('number')} already exists",
-                        "use change_window() to change it, or choose a free number",
-                    )
-                ]
-            )
-        _windows(config).append(new)
-
-    with hall.locked(f"adding window {new.get('number')}"):
-        hall.edit_config(change)
-        return _apply_window(hall, int(new["number"]), "add", progress, cancel, timeout)
-
-
-def change_window(
-    hall: HallStack,
-    number: int,
-    window: WindowSpec | Mapping[str, Any],
-    *,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    timeout: float | None = None,
-) -> WindowResult:
-    """Replace window ``number``'s definition and apply only its seat (changed desktops are replaced)."""
-    new = {**_window_spec(window), "number": number}
-
-    def change(config: dict[str, Any]) -> None:
-        windows = _windows(config)
-        if not any(w.get("number") == number for w in windows):
-            raise HallConfigError(
-                [Issue("hall:windows", f"window {number} does not exist", "use add_window() to add it")]
-            )
-        windows[:] = [new if w.get("number") == number else w for w in windows]
-
-    with hall.locked(f"changing window {number}"):
-        hall.edit_config(change)
-        return _apply_window(hall, number, "change", progress, cancel, timeout)
-
-
-def remove_window(
-    hall: HallStack,
-    number: int,
-    *,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    timeout: float | None = None,
-) -> WindowResult:
-    """Remove window ``number`` from the config and delete only its seat."""
-
-    def change(config: dict[str, Any]) -> None:
-        windows = _windows(config)
-        if not any(w.get("number") == number for w in windows):
-            raise HallConfigError(
-                [
-                    Issue(
-                        "hall:windows",
-                        f"window {number} does not exist",
-                        "check the number (hall stack summary lists the windows)",
-                    )
-                ]
-            )
-        windows[:] = [w for w in windows if w.get("number") != number]
-
-    with hall.locked(f"removing window {number}"):
-        hall.edit_config(change)
-        return _apply_window(hall, number, "remove", progress, cancel, timeout)
-
-
-def apply_window(
-    hall: HallStack,
-    number: int,
-    *,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    timeout: float | None = None,
-) -> WindowResult:
-    """Apply window ``number`` as the config has it (e.g. to retry a failed setup)."""
-    hall.spec().window(number)
-    return _apply_window(hall, number, "apply", progress, cancel, timeout)

@@ -23,9 +23,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from infra.automation import PROJECT_DIR, HallStack, StackBusy
+from infra.automation import PROJECT_DIR, HallStack
 from infra.engine import StackCommandFailed, StackInterrupted
 from infra.spec import HallConfigError
+from infra.stack_config import StackBusy
 from infra.summary import render_summary, seat_directory
 from vdi.cancel import EXIT_CODES, interruptible, signal_of
 from vdi.exceptions import VdiError
@@ -192,7 +193,7 @@ def policies(ctx: click.Context) -> None:
     """Print the snapshot scheduler's policy file for the stack's desktops (YAML)."""
     import yaml
 
-    from infra.plan import scheduler_policies
+    from infra.hall_plan import scheduler_policies
 
     with run_reporting(ctx.obj["debug"]):
         spec = _hall(ctx).spec()

@@ -1,7 +1,7 @@
 """Pulumi components of the hall: HallNetworks, Seat, AppTier, StorageTier.
 
 Each takes ``(name, args, opts)``, names its children from its own name with ``parent=self``, and
-calls ``register_outputs`` last. They only turn the plans of :mod:`infra.plan` into provider resources;
+calls ``register_outputs`` last. They only turn the plans of :mod:`infra.hall_plan` into provider resources;
 every decision (names, sizes, which network) was made there.
 """
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import pulumi
 
-from infra.plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
+from infra.hall_plan import DesktopPlan, NetworkPlan, PoolPlan, SeatPlan
+from infra.outputs import DesktopOutputs, SeatOutputs
 from infra.providers import Domain, GoldenImage, Network, StoragePool, Volume
 from infra.spec import ISOLATED_PAIR
 
@@ -82,7 +83,7 @@ def machine(
         vcpus=plan.vcpus,
         boot=boot,
         running=plan.running,
-        description=f"HallCloud {plan.role}",
+        description=f"HallCloud {plan.purpose}",
         address_wait_seconds=address_wait_seconds,
         opts=opts,
     )
@@ -90,19 +91,21 @@ def machine(
 
 
 def describe(plan: DesktopPlan, domain: Domain) -> pulumi.Output[dict[str, Any]]:
+    """The machine's exported outputs (:class:`infra.outputs.DesktopOutputs`)."""
     return pulumi.Output.all(
         console_of(domain, plan.host, plan.name), domain.addresses, domain.macs, domain.running
     ).apply(
-        lambda v: {
-            "domain": plan.name,
-            "host": plan.host,
-            "image": plan.image,
-            "networks": list(plan.network_keys),
-            "console": v[0],
-            "addresses": v[1] or [],
-            "macs": v[2] or [],
-            "running": v[3],
-        }
+        lambda v: DesktopOutputs(
+            domain=plan.name,
+            host=plan.host,
+            image=plan.image,
+            networks=plan.network_keys,
+            vnc=v[0]["vnc"],
+            serial=v[0]["serial"],
+            addresses=tuple(v[1] or ()),
+            macs=tuple(v[2] or ()),
+            running=v[3],
+        ).to_output()
     )
 
 
@@ -195,12 +198,13 @@ class Seat(pulumi.ComponentResource):
             described[side] = describe(renamed, domain)
         self.number = seat.number
         self.outputs = pulumi.Output.all(gov=described["gov"], internet=described["internet"]).apply(
-            lambda d: {
-                "window": seat.number,
-                "name": seat.window_name,
-                "snapshot_policy": seat.snapshot_policy,
-                **d,
-            }
+            lambda d: SeatOutputs(
+                window=seat.number,
+                name=seat.window_name,
+                gov=DesktopOutputs.parse(d["gov"]),
+                internet=DesktopOutputs.parse(d["internet"]),
+                snapshot_policy=seat.snapshot_policy,
+            ).to_output()
         )
         self.register_outputs({"seat": self.outputs})
 
@@ -240,7 +244,7 @@ class AppTierArgs:
 def check_vm_isolation(plan: DesktopPlan) -> None:
     a, b = ISOLATED_PAIR
     if a in plan.network_keys and b in plan.network_keys:
-        raise IsolationError(f"{plan.role}: NICs on both '{a}' and '{b}' would bridge them")
+        raise IsolationError(f"{plan.purpose}: NICs on both '{a}' and '{b}' would bridge them")
 
 
 class AppTier(pulumi.ComponentResource):

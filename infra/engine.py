@@ -36,6 +36,7 @@ from infra.pulumi_env import find_cli
 __all__ = [
     "GRACE_SECONDS",
     "EngineRun",
+    "Progress",
     "ResourceFailure",
     "StackCommandFailed",
     "StackInterrupted",

@@ -13,7 +13,7 @@ import time
 
 import libvirt
 
-from vdi.console import SerialConsole
+from vdi.serial_console import SerialConsole
 
 __all__ = ["GuestNic", "ensure_addresses", "nics", "ping"]
 

@@ -26,6 +26,18 @@ from vdi.exceptions import (
     VdiError,
 )
 
+__all__ = [
+    "DEFAULT_URI",
+    "connect",
+    "connection",
+    "convert",
+    "inactive_xml",
+    "is_local",
+    "is_test_driver",
+    "libvirt_errors",
+]
+
+
 DEFAULT_URI = "qemu:///system"
 
 _event_loop_lock = threading.Lock()

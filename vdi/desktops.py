@@ -1,4 +1,4 @@
-"""One desktop's disks, its remembered origin, the per-desktop operation lock, and reset from golden.
+"""One desktop's disks, its remembered origin, and the per-desktop operation lock.
 
 Snapshots, backups, restores, resets and the scheduler all change a desktop's disks; they take the
 same per-desktop lock (:func:`desktop_lock`, an ``flock`` in the state directory), so no two of them
@@ -7,7 +7,8 @@ ever run on one desktop at once, whether started by the CLI, the scheduler or th
 External snapshots turn a disk defined on a pool volume into a chain of files. Before the first one,
 vdi records in the domain's own ``<metadata>`` (:class:`vdi.models.DesktopRecord`) which pool volume
 each disk was defined on and which golden volume it was cloned from; reset and restore-from-backup
-use that record to put the disk back on its volume, so the definition matches what was planned again.
+(:mod:`vdi.recovery`) use that record to put the disk back on its volume, so the definition matches
+what was planned again.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 
 from vdi.conn import libvirt_errors
-from vdi.domain import lookup_domain, start_domain, stop_domain
+from vdi.domain import lookup_domain
 from vdi.exceptions import Conflict, InvalidSpec, NotFound
 from vdi.models import DesktopRecord, Disk, DiskOrigin, Domain
+from vdi.paths import state_dir
 from vdi.render import (
     DESKTOP_METADATA_KEY,
     DESKTOP_METADATA_NS,
@@ -38,23 +40,33 @@ from vdi.render import (
     parse_pool,
     parse_volume,
 )
-from vdi.storage import delete_volume, get_pool, linked_clone, lookup_volume
+from vdi.storage import get_pool, lookup_volume
 
-Progress = Callable[[str], None]
+__all__ = [
+    "DesktopBusy",
+    "DesktopDisk",
+    "definition",
+    "delete_files",
+    "desktop_disks",
+    "desktop_lock",
+    "get_desktop",
+    "origin_path",
+    "overlays_above_origins",
+    "present_disks",
+    "read_record",
+    "redefine_disks_on_volumes",
+    "refresh_pools",
+    "remember_origin",
+    "volume_of_path",
+    "write_record",
+]
 
 
 class DesktopBusy(Conflict):
     """Another snapshot/backup/restore/reset operation holds the desktop's lock."""
 
 
-# -- state directory and locks ----------------------------------------------------------------------
-
-
-def state_dir() -> Path:
-    """Where vdi keeps local state (locks, scheduler state, drill records): ``$HALLCLOUD_STATE_DIR``."""
-    path = Path(os.environ.get("HALLCLOUD_STATE_DIR") or Path.home() / ".local/state/hallcloud")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# -- locks --------------------------------------------------------------------------------------------
 
 
 def _lock_path(uri: str, desktop: str) -> Path:
@@ -278,9 +290,7 @@ def redefine_disks_on_volumes(
     with libvirt_errors(f"domain {dom.name()}", "read the definition"):
         # SECURE: without it libvirt leaves out the console password, and the redefinition would
         # switch console authentication off (no one-time tickets for this desktop any more)
-        planned = parse_domain(
-            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        )
+        planned = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
     changed = False
     for i, disk in enumerate(planned.disks):
         origin = origins.get(disk.target_dev)
@@ -300,87 +310,6 @@ def redefine_disks_on_volumes(
         with libvirt_errors(f"domain {dom.name()}", "redefine the disks on their volumes"):
             conn.defineXML(domain_xml(planned))
         write_record(conn.lookupByName(dom.name()), record)
-
-
-# -- reset ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ResetResult:
-    desktop: str
-    golden: str
-    restarted: bool
-    removed_snapshots: list[str]
-
-
-def reset_desktop(
-    conn: libvirt.virConnect,
-    name: str,
-    *,
-    golden: str | None = None,
-    progress: Progress | None = None,
-) -> ResetResult:
-    """Re-create the desktop's disk as a fresh linked clone of its golden image.
-
-    Everything on the disk and every snapshot of the desktop is discarded (backups are kept). The
-    golden volume comes from ``golden`` (``pool/volume`` or a volume in the disk's pool), else from the
-    desktop's record, else from the disk's backing file. A running desktop is started again after.
-    """
-    from vdi.snapshots import delete_all_snapshots  # snapshots imports this module
-
-    say = progress or (lambda _m: None)
-    dom = get_desktop(conn, name)
-    with desktop_lock(conn, name, "reset the desktop"):
-        record = remember_origin(conn, dom)
-        if not record.disks:
-            raise InvalidSpec(
-                f"desktop {name}",
-                "has no disk defined on a pool volume",
-                "reset works on desktops whose disk is a linked clone in a pool",
-            )
-        origin = record.disks[0]
-        gpool, gvol = _golden_of(record, golden, origin.pool, name)
-        if gpool != origin.pool:
-            raise InvalidSpec(
-                f"desktop {name}",
-                f"golden volume {gpool}/{gvol} is not in the disk's pool {origin.pool}",
-                "import the golden image into that pool",
-            )
-        pool = get_pool(conn, gpool)
-        if lookup_volume(pool, gvol) is None:
-            raise NotFound(
-                f"golden volume {gpool}/{gvol}",
-                "does not exist",
-                "import the golden image again (`hall images import`) or pass --golden",
-            )
-        was_running = bool(dom.isActive())
-        say(f"stopping {name}" if was_running else f"{name} is stopped")
-        stop_domain(conn, name)
-        removed = delete_all_snapshots(conn, name, discard=True)
-        tops = overlays_above_origins(conn, dom, record)
-        redefine_disks_on_volumes(conn, dom, record)
-        delete_files(conn, tops)
-        say(f"re-creating {origin.pool}/{origin.volume} as a linked clone of {gvol}")
-        delete_volume(pool, origin.volume)
-        linked_clone(pool, gvol, origin.volume)
-        record.golden_pool, record.golden_volume = gpool, gvol
-        write_record(get_desktop(conn, name), record)
-        if was_running:
-            start_domain(conn, name)
-    return ResetResult(name, f"{gpool}/{gvol}", was_running, removed)
-
-
-def _golden_of(record: DesktopRecord, golden: str | None, disk_pool: str, name: str) -> tuple[str, str]:
-    if golden:
-        pool, _, vol = golden.rpartition("/")
-        return (pool or disk_pool), vol
-    if record.golden_pool and record.golden_volume:
-        return record.golden_pool, record.golden_volume
-    raise InvalidSpec(
-        f"desktop {name}",
-        "does not know its golden image (its disk has no backing file)",
-        "pass the golden volume: --golden POOL/VOLUME",
-    )
 
 
 def delete_files(conn: libvirt.virConnect, paths: list[str]) -> None:

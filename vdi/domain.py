@@ -16,6 +16,21 @@ from vdi.exceptions import Conflict, NotFound
 from vdi.models import Domain, Graphics, differences
 from vdi.render import domain_xml, parse_domain
 
+__all__ = [
+    "UNDEFINE_FLAGS",
+    "Outcome",
+    "define_domain",
+    "get_domain",
+    "lookup_domain",
+    "resume_domain",
+    "running_definition",
+    "start_domain",
+    "stop_domain",
+    "undefine_domain",
+    "vnc_endpoint",
+]
+
+
 Outcome = Literal["created", "unchanged"]
 
 UNDEFINE_FLAGS = (

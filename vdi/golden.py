@@ -27,6 +27,22 @@ from vdi.conn import libvirt_errors
 from vdi.exceptions import ChecksumMismatch, ImageConversionFailed, InvalidSpec, NotFound
 from vdi.storage import get_pool, lookup_volume, upload_volume
 
+__all__ = [
+    "CHUNK",
+    "Compression",
+    "GoldenImage",
+    "convert_to_qcow2",
+    "decompress",
+    "expected_sha256",
+    "fetch",
+    "golden_volume_name",
+    "import_catalog_image",
+    "import_golden",
+    "sha256_file",
+    "verify_sha256",
+]
+
+
 Compression = Literal["none", "xz", "gz"]
 CHUNK = 4 * 1024 * 1024
 
@@ -74,8 +90,11 @@ def fetch(url_or_path: str, dest_dir: Path) -> Path:
         with urllib.request.urlopen(url_or_path, timeout=60) as response, target.open("wb") as out:
             shutil.copyfileobj(response, out, CHUNK)
     except OSError as exc:
-        raise NotFound(f"image URL {url_or_path}", f"cannot be downloaded: {exc}",
-                       "check the URL and network access, or pass a local copy with --file") from exc
+        raise NotFound(
+            f"image URL {url_or_path}",
+            f"cannot be downloaded: {exc}",
+            "check the URL and network access, or pass a local copy with --file",
+        ) from exc
     return target
 
 
@@ -103,13 +122,15 @@ def decompress(path: Path, compression: Compression, work: Path) -> Path:
         return path
     target = work / (path.stem if path.suffix in (".xz", ".gz") else f"{path.name}.raw")
     try:
-        with (lzma.open(path, "rb") if compression == "xz" else gzip.open(path, "rb")) as src, target.open(
-            "wb"
-        ) as out:
+        with (
+            lzma.open(path, "rb") if compression == "xz" else gzip.open(path, "rb") as src,
+            target.open("wb") as out,
+        ):
             shutil.copyfileobj(src, out, CHUNK)
     except (OSError, lzma.LZMAError, EOFError) as exc:
-        raise ImageConversionFailed(f"image file {path}", f"cannot decompress ({compression}): {exc}",
-                                    "download the image again") from exc
+        raise ImageConversionFailed(
+            f"image file {path}", f"cannot decompress ({compression}): {exc}", "download the image again"
+        ) from exc
     return target
 
 
@@ -178,8 +199,11 @@ def import_catalog_image(
     source = manifest.source
     if isinstance(source, LocalBuildSource):
         if local_file is None or sha256 is None:
-            raise InvalidSpec(label, "a test image needs the built disk and its sha256",
-                              f"run `hall images build-test --arch {manifest.arch}` and pass its disk")
+            raise InvalidSpec(
+                label,
+                "a test image needs the built disk and its sha256",
+                f"run `hall images build-test --arch {manifest.arch}` and pass its disk",
+            )
         return import_golden(conn, pool_name, manifest.name, local_file, sha256=sha256)
     if isinstance(source, VendorIsoSource):
         if local_file is None or sha256 is None:

@@ -1,10 +1,14 @@
 """Typed models of the libvirt objects vdi manages: networks, pools, volumes, domains, snapshots.
 
-Plain dataclasses, one per XML element, with no XML and no libvirt in them: :mod:`vdi.xml` renders
-and parses them, :mod:`vdi.plan` fills them from the machine profiles, and the operation modules
+Plain dataclasses, one per XML element, with no XML and no libvirt in them: :mod:`vdi.render` renders
+and parses them, :mod:`vdi.domain_plan` fills them from the machine profiles, and the operation modules
 apply them. ``None`` means "not specified": libvirt chooses (a MAC address, a bridge name, a VNC
 port) and :func:`differences` does not compare it, which is what lets ``ensure_*`` accept an
 object libvirt has completed with its own defaults.
+
+Why one module of ~450 lines: it is the vocabulary every other vdi module shares, one small dataclass
+per libvirt element, and :mod:`vdi.render` mirrors its sections; split up, every import would name
+several modules for one domain definition.
 """
 
 from __future__ import annotations
@@ -14,6 +18,48 @@ import secrets
 import string
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
+
+__all__ = [
+    "CONSOLE_PASSWORD_LENGTH",
+    "BackingStore",
+    "BackupDisk",
+    "Controller",
+    "Cpu",
+    "DesktopRecord",
+    "Disk",
+    "DiskOrigin",
+    "Domain",
+    "DomainBackup",
+    "DomainOS",
+    "Features",
+    "FilterAction",
+    "FilterDirection",
+    "FilterRule",
+    "ForwardMode",
+    "Graphics",
+    "InputDevice",
+    "Interface",
+    "Loader",
+    "Network",
+    "NetworkFilter",
+    "NetworkIP",
+    "Nvram",
+    "Pool",
+    "PoolAuth",
+    "PoolHost",
+    "PoolSource",
+    "PoolType",
+    "Serial",
+    "Snapshot",
+    "SnapshotDisk",
+    "Video",
+    "Volume",
+    "VolumeFormat",
+    "differences",
+    "machine_matches",
+    "random_console_password",
+]
+
 
 # -- networks ---------------------------------------------------------------------------------------
 
@@ -228,9 +274,10 @@ class Graphics:
     """None: autoport. Read back from a running domain."""
     listen: str = "127.0.0.1"
     passwd: str | None = field(default=None, repr=False, metadata={"compare": "presence"})
-    """Set: password authentication on (QEMU can then take one-time passwords, see :mod:`vdi.consoles`);
-    None: no password, and no tickets ever. Only its presence is compared: it is random, and libvirt
-    shows it only with ``VIR_DOMAIN_XML_SECURE``. Never shown in reprs or differences."""
+    """Set: password authentication on (QEMU can then take one-time passwords, see
+    :mod:`vdi.console_tickets`); None: no password, and no tickets ever. Only its presence is compared:
+    it is random, and libvirt shows it only with ``VIR_DOMAIN_XML_SECURE``. Never shown in reprs or
+    differences."""
 
 
 @dataclass

@@ -16,6 +16,9 @@ from vdi.exceptions import Conflict, VdiError
 from vdi.models import Network, differences
 from vdi.render import network_xml, parse_network
 
+__all__ = ["Outcome", "delete_network", "ensure_network", "get_network", "lookup_network"]
+
+
 Outcome = Literal["created", "unchanged"]
 
 

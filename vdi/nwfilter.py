@@ -171,7 +171,8 @@ def set_interface_filters(conn: libvirt.virConnect, domain: str, filters: Mappin
         if live is not None and any(n.mac == nic.mac for n in live.interfaces):
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         with libvirt_errors(
-            label, f"set network filter {nic.filter} on the NIC {nic.mac} ({nic.source})",
+            label,
+            f"set network filter {nic.filter} on the NIC {nic.mac} ({nic.source})",
             "check that the filter exists (`virsh nwfilter-list`)",
         ):
             dom.updateDeviceFlags(interface_xml(nic), flags)

@@ -1,20 +1,19 @@
 """Where HallCloud keeps local state: the one definition every package uses.
 
-``$HALLCLOUD_STATE_DIR`` when set, else ``~/.local/state/hallcloud`` (the XDG state directory). vdi keeps
-desktop locks, scheduler state and drill records there; infra keeps the Pulumi file backend, stack
-workspaces and the passphrase there; the device manager keeps its SQLite database, master key, log and
-pid files there. Downloads and built images are a cache, not state: ``images`` names that directory
-(``$HALLCLOUD_CACHE_DIR``, default ``~/.cache/hallcloud``).
+``$HALLCLOUD_STATE_DIR`` when set (read by :mod:`vdi.settings`), else ``~/.local/state/hallcloud`` (the
+XDG state directory). vdi keeps desktop locks, scheduler state and drill records there; infra keeps the
+Pulumi file backend, stack workspaces and the passphrase there; the device manager keeps its SQLite
+database, master key, log and pid files there. Downloads and built images are a cache, not state:
+``images.settings`` names that directory (``$HALLCLOUD_CACHE_DIR``, default ``~/.cache/hallcloud``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_dir"]
+from vdi.settings import STATE_DIR_ENV, state_dir_from_env
 
-STATE_DIR_ENV = "HALLCLOUD_STATE_DIR"
+__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_dir"]
 
 
 def default_state_dir() -> Path:
@@ -24,7 +23,7 @@ def default_state_dir() -> Path:
 
 def state_dir(*, create: bool = True) -> Path:
     """HallCloud's state directory (created, mode 0700, unless ``create`` is false)."""
-    path = Path(os.environ.get(STATE_DIR_ENV) or default_state_dir()).expanduser()
+    path = state_dir_from_env() or default_state_dir()
     if create and not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)

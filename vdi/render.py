@@ -4,6 +4,12 @@
 additions such as PCI addresses are ignored), so ``ensure_*`` can compare what exists with what is
 wanted. Output is indented and attribute order is fixed, so expected-output files can be compared
 byte for byte.
+
+Why one module of ~600 lines: XML is produced and read in exactly one place (the virtinst model), and
+its sections follow :mod:`vdi.models` one for one (networks, network filters, pools and volumes,
+domains, snapshots, backups, vdi's own metadata), so a reader finds an element's writer and reader side
+by side. Split by element it would add a second ``network``, ``storage`` and ``domain`` module beside
+the operation modules of those names.
 """
 
 from __future__ import annotations
@@ -41,6 +47,28 @@ from vdi.models import (
     Volume,
 )
 
+__all__ = [
+    "DESKTOP_METADATA_KEY",
+    "DESKTOP_METADATA_NS",
+    "backup_xml",
+    "desktop_record_xml",
+    "domain_xml",
+    "interface_xml",
+    "network_xml",
+    "nwfilter_xml",
+    "parse_desktop_record",
+    "parse_domain",
+    "parse_network",
+    "parse_nwfilter",
+    "parse_pool",
+    "parse_snapshot",
+    "parse_volume",
+    "pool_xml",
+    "snapshot_xml",
+    "volume_xml",
+]
+
+
 # -- helpers ----------------------------------------------------------------------------------------
 
 
@@ -76,8 +104,20 @@ def _attr(el: ET.Element | None, path: str, name: str) -> str | None:
 
 
 _UNIT_BYTES = {
-    "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
-    "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
+    "b": 1,
+    "bytes": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
 }
 
 
@@ -351,7 +391,11 @@ def _render_os(root: ET.Element, os_: DomainOS) -> None:
     if os_.loader is not None:
         secure = None if os_.loader.secure is None else _yesno(os_.loader.secure)
         _sub(
-            os_el, "loader", os_.loader.path, readonly=_yesno(os_.loader.readonly), secure=secure,
+            os_el,
+            "loader",
+            os_.loader.path,
+            readonly=_yesno(os_.loader.readonly),
+            secure=secure,
             type_=os_.loader.type,
         )
     if os_.nvram is not None:
@@ -566,7 +610,6 @@ def backup_xml(backup: DomainBackup) -> str:
         _sub(el, "target", file=d.target_file)
         _sub(el, "driver", type=d.driver_type)
     return _to_string(root)
-
 
 
 # -- vdi's own domain metadata ----------------------------------------------------------------------

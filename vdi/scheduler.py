@@ -1,8 +1,9 @@
 """The snapshot/backup scheduler: one loop applying every desktop's :class:`~vdi.policy.Policy`.
 
-Usable standalone (``hall snapshots scheduler --policies FILE``) and embeddable (the device manager
-creates a :class:`Scheduler` and calls :meth:`Scheduler.tick` from its own loop, or runs
-:meth:`Scheduler.run_forever` in a thread with a stop event).
+``hall snapshots scheduler --policies FILE`` runs it (``hall stack policies`` writes that file from the
+stack). It is also embeddable: a long-running service creates a :class:`Scheduler` and calls
+:meth:`Scheduler.tick` from its own loop, or runs :meth:`Scheduler.run_forever` in a thread with a stop
+event (nothing in HallCloud embeds it yet).
 
 - **State survives restarts**: for every job (desktop x snapshot/backup) the last cron slot handled,
   its outcome and the missed slots are kept in a JSON file in the state directory, replaced atomically.
@@ -30,8 +31,9 @@ from typing import Any, Literal, Protocol
 import yaml
 
 from vdi.conn import connection
-from vdi.desktops import DesktopBusy, desktop_lock, state_dir
+from vdi.desktops import DesktopBusy, desktop_lock
 from vdi.exceptions import VdiError
+from vdi.paths import state_dir
 from vdi.policy import Policy, PolicyError, due_times
 
 JobKind = Literal["snapshot", "backup"]
@@ -156,7 +158,8 @@ class LibvirtJobRunner:
         self.uri = uri
 
     def __call__(self, desktop: str, kind: JobKind, policy: Policy, slot: datetime) -> str:
-        from vdi.backup import create_backup, prune_backups
+        from vdi.backup.create import create_backup
+        from vdi.backup.retention import prune_backups
         from vdi.snapshots import create_snapshot, prune_snapshots, scheduled_name
 
         with connection(self.uri) as conn:

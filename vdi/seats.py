@@ -19,8 +19,12 @@ import yaml
 from vdi.conn import DEFAULT_URI
 from vdi.exceptions import InvalidSpec, NotFound
 
-Role = Literal["gov", "internet"]
-ROLES: tuple[Role, ...] = ("gov", "internet")
+__all__ = ["SIDES", "DesktopState", "Seat", "SeatDirectory", "Side", "desktop_states"]
+
+
+Side = Literal["gov", "internet"]
+"""A side of a seat: which network its desktop serves (政务外网 or 互联网)."""
+SIDES: tuple[Side, ...] = ("gov", "internet")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -39,21 +43,25 @@ class Seat:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise InvalidSpec(f"seat {self.name!r}", "name must be 1-63 letters, digits, '.', '_' or '-'",
-                              "rename the seat")
+            raise InvalidSpec(
+                f"seat {self.name!r}", "name must be 1-63 letters, digits, '.', '_' or '-'", "rename the seat"
+            )
         if self.gov == self.internet:
-            raise InvalidSpec(f"seat {self.name}",
-                              f"gov and internet are the same domain {self.gov!r}; the networks are "
-                              "never bridged, so a seat needs two desktops", "name two different domains")
+            raise InvalidSpec(
+                f"seat {self.name}",
+                f"gov and internet are the same domain {self.gov!r}; the networks are "
+                "never bridged, so a seat needs two desktops",
+                "name two different domains",
+            )
 
-    def desktop(self, role: str) -> str:
-        if role == "gov":
+    def desktop(self, side: str) -> str:
+        if side == "gov":
             return self.gov
-        if role == "internet":
+        if side == "internet":
             return self.internet
-        raise InvalidSpec(f"seat {self.name}", f"unknown desktop {role!r}", "use 'gov' or 'internet'")
+        raise InvalidSpec(f"seat {self.name}", f"unknown desktop {side!r}", "use 'gov' or 'internet'")
 
-    def desktops(self) -> Iterator[tuple[Role, str]]:
+    def desktops(self) -> Iterator[tuple[Side, str]]:
         yield "gov", self.gov
         yield "internet", self.internet
 
@@ -96,8 +104,11 @@ class SeatDirectory:
                 raise InvalidSpec(f"{origin} entry {i}", "needs name, gov and internet", "add the keys")
             extra = set(row) - {"name", "gov", "internet", "uri", "site", "window"}
             if extra:
-                raise InvalidSpec(f"{origin} seat {row['name']}", f"unknown keys {sorted(extra)}",
-                                  "allowed: name, gov, internet, uri, site, window")
+                raise InvalidSpec(
+                    f"{origin} seat {row['name']}",
+                    f"unknown keys {sorted(extra)}",
+                    "allowed: name, gov, internet, uri, site, window",
+                )
             seats.append(Seat(**{k: v for k, v in row.items()}))
         return cls(seats)
 
@@ -106,7 +117,10 @@ class SeatDirectory:
         rows = []
         for seat in self:
             row: dict[str, Any] = {
-                "name": seat.name, "gov": seat.gov, "internet": seat.internet, "uri": seat.uri,
+                "name": seat.name,
+                "gov": seat.gov,
+                "internet": seat.internet,
+                "uri": seat.uri,
             }
             if seat.site is not None:
                 row["site"] = seat.site
@@ -132,18 +146,22 @@ class SeatDirectory:
 DesktopState = Literal["running", "paused", "shutoff", "missing", "unknown"]
 
 
-def desktop_states(conn: Any, seat: Seat) -> dict[Role, DesktopState]:
+def desktop_states(conn: Any, seat: Seat) -> dict[Side, DesktopState]:
     """The state of each desktop of ``seat`` on ``conn`` (a libvirt connection to ``seat.uri``)."""
     import libvirt
 
-    names = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-             libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_SHUTDOWN: "running",
-             libvirt.VIR_DOMAIN_BLOCKED: "running"}
-    states: dict[Role, DesktopState] = {}
-    for role, name in seat.desktops():
+    names = {
+        libvirt.VIR_DOMAIN_RUNNING: "running",
+        libvirt.VIR_DOMAIN_PAUSED: "paused",
+        libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+        libvirt.VIR_DOMAIN_SHUTDOWN: "running",
+        libvirt.VIR_DOMAIN_BLOCKED: "running",
+    }
+    states: dict[Side, DesktopState] = {}
+    for side, name in seat.desktops():
         try:
             state = conn.lookupByName(name).state()[0]
-            states[role] = names.get(state, "unknown")  # type: ignore[assignment]
+            states[side] = names.get(state, "unknown")  # type: ignore[assignment]
         except libvirt.libvirtError as exc:
-            states[role] = "missing" if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN else "unknown"
+            states[side] = "missing" if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN else "unknown"
     return states

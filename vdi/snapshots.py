@@ -405,6 +405,8 @@ __all__ = [
     "create_snapshot",
     "delete_all_snapshots",
     "delete_snapshot",
+    "guest_agent_freeze",
+    "guest_agent_thaw",
     "list_snapshots",
     "new_name",
     "prune_snapshots",

@@ -20,6 +20,25 @@ from vdi.exceptions import Conflict, InvalidPoolPath, NotFound, VdiError
 from vdi.models import BackingStore, Pool, Volume, differences
 from vdi.render import parse_pool, parse_volume, pool_xml, volume_xml
 
+__all__ = [
+    "UPLOAD_CHUNK",
+    "Outcome",
+    "default_pool_path",
+    "delete_pool",
+    "delete_volume",
+    "ensure_pool",
+    "ensure_volume",
+    "full_copy",
+    "get_pool",
+    "get_volume",
+    "linked_clone",
+    "lookup_pool",
+    "lookup_volume",
+    "upload_volume",
+    "volume_names",
+]
+
+
 Outcome = Literal["created", "unchanged"]
 UPLOAD_CHUNK = 4 * 1024 * 1024
 
@@ -265,8 +284,11 @@ def upload_volume(
         raise
     if info.format != fmt and fmt == "qcow2":
         delete_volume(pool, name)
-        raise VdiError(label, f"uploaded {local_file} but libvirt sees format {info.format}, not qcow2",
-                       "convert the image to qcow2 before uploading")
+        raise VdiError(
+            label,
+            f"uploaded {local_file} but libvirt sees format {info.format}, not qcow2",
+            "convert the image to qcow2 before uploading",
+        )
     assert info.path is not None
     return info.path
 

@@ -26,13 +26,8 @@ import libvirt
 from images.catalog import testimage_name
 from images.profiles import ResolvedFirmware
 from vdi.conn import connection, libvirt_errors
-from vdi.console import SerialConsole
 from vdi.domain import define_domain, get_domain, resume_domain, start_domain, undefine_domain
-from vdi.exceptions import InvalidSpec, VdiError
-from vdi.golden import import_golden, sha256_file
-from vdi.models import Network, Pool
-from vdi.network import delete_network, ensure_network
-from vdi.plan import (
+from vdi.domain_plan import (
     DiskSource,
     DomainRequest,
     KernelBoot,
@@ -41,7 +36,12 @@ from vdi.plan import (
     profile_for,
     resolve_firmware,
 )
+from vdi.exceptions import InvalidSpec, VdiError
+from vdi.golden import import_golden, sha256_file
+from vdi.models import Network, Pool
+from vdi.network import delete_network, ensure_network
 from vdi.render import parse_domain
+from vdi.serial_console import SerialConsole
 from vdi.storage import (
     default_pool_path,
     delete_pool,
@@ -51,6 +51,23 @@ from vdi.storage import (
     lookup_volume,
     upload_volume,
 )
+
+__all__ = [
+    "NIC_LINE",
+    "READY_TIMEOUT",
+    "BootResult",
+    "Cleanup",
+    "GuestImageFiles",
+    "Progress",
+    "StagedImage",
+    "boot_test",
+    "boot_to_marker",
+    "build_test_image",
+    "check_bootable",
+    "define_test_guest",
+    "stage_test_image",
+]
+
 
 READY_TIMEOUT = 300.0
 NIC_LINE = re.compile(r"^NIC (\S+) ([0-9a-f:]{17}) (\S+)", re.MULTILINE)

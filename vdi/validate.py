@@ -1,8 +1,8 @@
 """Checking generated XML: libvirt's RNG schemas (``virt-xml-validate``) and the hypervisor itself.
 
-``validate_catalog`` is what ``hall images validate`` runs: for every catalog entry it plans the
-domain, renders it, checks it against the schema, and has libvirt accept it (define, then undefine
-with NVRAM) under a unique throw-away name.
+:func:`validate_entries` is what ``hall images validate`` runs over the whole catalog
+(:func:`validate_catalog`): for every entry it plans the domain, renders it, checks it against the
+schema, and has libvirt accept it (define, then undefine with NVRAM) under a unique throw-away name.
 """
 
 from __future__ import annotations
@@ -20,9 +20,19 @@ import libvirt
 from images.catalog import ImageManifest, load_catalog
 from images.profiles import ResolvedFirmware
 from vdi.domain import undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, plan_domain, profile_for, resolve_firmware
 from vdi.exceptions import InvalidSpec, VdiError
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, plan_domain, profile_for, resolve_firmware
 from vdi.render import domain_xml
+
+__all__ = [
+    "EntryResult",
+    "Schema",
+    "plan_for_validation",
+    "validate_catalog",
+    "validate_entries",
+    "virt_xml_validate",
+]
+
 
 Schema = Literal["domain", "network", "storagepool", "storagevol", "domainsnapshot"]
 
@@ -31,16 +41,22 @@ def virt_xml_validate(xml: str, schema: Schema, label: str) -> None:
     """Raise :class:`InvalidSpec` with the validator's complaint if ``xml`` breaks libvirt's schema."""
     tool = shutil.which("virt-xml-validate")
     if tool is None:
-        raise InvalidSpec(label, "cannot validate XML: virt-xml-validate is not installed",
-                          "install libvirt-clients (`make setup`)")
+        raise InvalidSpec(
+            label,
+            "cannot validate XML: virt-xml-validate is not installed",
+            "install libvirt-clients (`make setup`)",
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".xml", prefix="hallcloud-") as f:
         f.write(xml)
         f.flush()
         result = subprocess.run([tool, f.name, schema], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().replace(f.name, "<xml>")
-        raise InvalidSpec(label, f"generated {schema} XML fails the libvirt schema: {detail}",
-                          "fix the model or profile that produced it")
+        raise InvalidSpec(
+            label,
+            f"generated {schema} XML fails the libvirt schema: {detail}",
+            "fix the model or profile that produced it",
+        )
 
 
 @dataclass
@@ -102,8 +118,11 @@ def validate_entries(conn: libvirt.virConnect, manifests: Iterable[ImageManifest
             try:
                 conn.defineXML(xml)
             except libvirt.libvirtError as exc:
-                raise InvalidSpec(f"image {manifest.name}", f"libvirt refuses the domain: "
-                                  f"{exc.get_error_message()}", "fix the manifest or profile") from exc
+                raise InvalidSpec(
+                    f"image {manifest.name}",
+                    f"libvirt refuses the domain: {exc.get_error_message()}",
+                    "fix the manifest or profile",
+                ) from exc
             finally:
                 undefine_domain(conn, name)
             results.append(EntryResult(manifest.name, True, "schema ok, libvirt accepts it"))

@@ -8,7 +8,7 @@
 * Seat page: reachable only with that seat's token (:mod:`device_manager.web.seat_tokens`). The
   token is entered once (or handed over in the URL *fragment*, which never reaches a server log) and
   kept in an HttpOnly, SameSite=Strict cookie scoped to the seat's path. Each desktop's console is
-  opened separately: a one-time VNC password set through ``vdi.consoles`` and a websockify process
+  opened separately: a one-time VNC password set through ``vdi.console_tickets`` and a websockify process
   of its own (:mod:`device_manager.web.vncproxy`).
 
 Seats come from ``app.state.seats`` (a :class:`vdi.seats.SeatDirectory`) when set, else from the
@@ -385,7 +385,7 @@ def seat_info(request: Request, seat: SeatGrant) -> JSONResponse:
 async def open_console(request: Request, seat: SeatGrant, role: str) -> JSONResponse:
     """A one-time console for one desktop: its own websockify and a fresh short-lived VNC password."""
     from vdi.conn import connection
-    from vdi.consoles import issue_ticket
+    from vdi.console_tickets import issue_ticket
     from vdi.exceptions import VdiError
 
     if role not in ("gov", "internet"):

@@ -120,8 +120,8 @@ class InfraSeatBackend:
         )
 
     def apply(self, number: int, name: str, on_output: Output | None = None) -> SeatInfo:
-        from infra.automation import add_window, apply_window, change_window
         from infra.spec import HallConfigError
+        from infra.windows import add_window, apply_window, change_window
 
         try:
             spec = self.hall.spec()
@@ -167,7 +167,7 @@ class InfraSeatBackend:
         return SeatInfo(number, tuple(consoles), {s: str(seat[s]["domain"]) for s in SIDES}, running)
 
     def remove(self, number: int, on_output: Output | None = None) -> None:
-        from infra.automation import remove_window
+        from infra.windows import remove_window
 
         if not any(w.number == number for w in self.hall.spec().windows):
             return

@@ -19,6 +19,19 @@ from pathlib import Path
 
 from .arches import DEBIAN_MIRROR
 
+__all__ = [
+    "INHERITED_ACQUIRE",
+    "KEYRING",
+    "LIST_MAX_AGE_S",
+    "AptError",
+    "DebPackage",
+    "PrivateApt",
+    "host_acquire_settings",
+    "parse_depends",
+    "parse_stanzas",
+]
+
+
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # network settings of the host's apt that the private one follows too (mirrors that serve a frozen
 # snapshot turn off Valid-Until checks; sites behind a proxy set one)
@@ -81,8 +94,9 @@ def parse_stanzas(text: str) -> list[dict[str, str]]:
 def host_acquire_settings() -> list[str]:
     """The host apt's network-related ``Acquire::`` lines (read only, via ``apt-config dump``)."""
     env = {k: v for k, v in os.environ.items() if k != "APT_CONFIG"}
-    proc = subprocess.run(["apt-config", "dump", "Acquire"], env=env, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["apt-config", "dump", "Acquire"], env=env, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         return []
     return [line for line in proc.stdout.splitlines() if INHERITED_ACQUIRE.match(line)]
@@ -99,8 +113,14 @@ class PrivateApt:
         self.config = root / "apt.conf"
 
     def _prepare(self) -> None:
-        for sub in ("lists/partial", "cache/archives/partial", "state", "apt.conf.d",
-                    "preferences.d", "sources.list.d"):
+        for sub in (
+            "lists/partial",
+            "cache/archives/partial",
+            "state",
+            "apt.conf.d",
+            "preferences.d",
+            "sources.list.d",
+        ):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "state" / "status").touch()
         (self.root / "apt.conf.main").touch()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["DEBIAN_MIRROR", "KNOWN_ARCHES", "PROFILES", "ArchProfile", "profile_for"]
+
+
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 

@@ -29,11 +29,36 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from images import settings
+
 from .apt import AptError, DebPackage, PrivateApt
 from .arches import ArchProfile, profile_for
 from .disk import DISK_SIZE_MIB, GOLDEN_MARKER, make_data_disk
 from .initramfs import Initramfs
 from .modules import GUEST_MODULES, ModuleIndex
+
+__all__ = [
+    "BUSYBOX_PACKAGE",
+    "KEEP_BUILDS",
+    "KERNEL_PACKAGE_RE",
+    "MANIFEST",
+    "RECIPE_VERSION",
+    "RESOLVED",
+    "Progress",
+    "TestImage",
+    "build_test_image",
+    "cache_key",
+    "default_cache_dir",
+    "kernel_cmdline",
+    "load_cached",
+    "prune_old_builds",
+    "prune_old_debs",
+    "recipe_digest",
+    "resolve_packages",
+    "resolve_packages_memo",
+    "sha256_file",
+]
+
 
 # bump when the build recipe changes in a way the hashed inputs below do not capture
 RECIPE_VERSION = 1
@@ -48,9 +73,9 @@ Progress = Callable[[str], None]
 
 
 def default_cache_dir() -> Path:
-    """``$HALLCLOUD_CACHE_DIR`` or ``~/.cache/hallcloud``: apt lists, .debs, test images, firmware."""
-    env = os.environ.get("HALLCLOUD_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "hallcloud"
+    """``$HALLCLOUD_CACHE_DIR`` or ``~/.cache/hallcloud`` (:mod:`images.settings`): apt lists, .debs,
+    test images, firmware."""
+    return settings.cache_dir()
 
 
 @dataclass(frozen=True)
@@ -199,9 +224,7 @@ def load_cached(directory: Path) -> TestImage | None:
     return None
 
 
-def build_test_image(
-    arch: str, cache_dir: Path | None = None, progress: Progress | None = None
-) -> TestImage:
+def build_test_image(arch: str, cache_dir: Path | None = None, progress: Progress | None = None) -> TestImage:
     """The test image of ``arch``, built from Debian packages unless already cached.
 
     ``cache_dir`` is HallCloud's cache root (default :func:`default_cache_dir`); the image lands in
@@ -212,8 +235,9 @@ def build_test_image(
     say = progress or (lambda _msg: None)
     cache = cache_dir or default_cache_dir()
     arch_dir = cache / "test-images" / arch
-    apt = PrivateApt(cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite,
-                     profile.debian_arch)
+    apt = PrivateApt(
+        cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite, profile.debian_arch
+    )
     with _locked(arch_dir / ".lock"):
         if apt.lists_age() is None:
             say(f"{arch}: fetching Debian {profile.suite}/{profile.debian_arch} package lists")
@@ -312,8 +336,9 @@ def _build(
         kernel_version = modules_dir.name
         if not (modules_dir / "modules.dep").exists():
             say(f"{profile.arch}: depmod {kernel_version}")
-            subprocess.run(["depmod", "-b", str(modules_dir.parents[2]), kernel_version],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["depmod", "-b", str(modules_dir.parents[2]), kernel_version], check=True, capture_output=True
+            )
         index = ModuleIndex.load(modules_dir)
         load_order = index.load_order(GUEST_MODULES)
 
@@ -350,8 +375,10 @@ def _build(
             disk=out / "disk.qcow2",
             cmdline=kernel_cmdline(profile),
             console=profile.console,
-            sha256={name: sha256_file(out / f) for name, f in
-                    (("kernel", "vmlinuz"), ("initrd", "initrd.img"), ("disk", "disk.qcow2"))},
+            sha256={
+                name: sha256_file(out / f)
+                for name, f in (("kernel", "vmlinuz"), ("initrd", "initrd.img"), ("disk", "disk.qcow2"))
+            },
             kernel_version=kernel_version,
             packages=versions,
             key=key,

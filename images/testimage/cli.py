@@ -14,18 +14,28 @@ from .arches import KNOWN_ARCHES
 from .build import build_test_image
 from .firmware import install_loongarch_descriptor, loongarch_firmware
 
+__all__ = ["build_test"]
+
 
 def _progress(message: str) -> None:
     click.echo(f"  {message}", err=True)
 
 
 @click.command(name="build-test", help="Build the tiny test images (cached under ~/.cache/hallcloud).")
-@click.option("--arch", "arches", type=click.Choice(KNOWN_ARCHES), multiple=True,
-              help="architecture to build (repeatable)")
+@click.option(
+    "--arch",
+    "arches",
+    type=click.Choice(KNOWN_ARCHES),
+    multiple=True,
+    help="architecture to build (repeatable)",
+)
 @click.option("--all", "build_all", is_flag=True, help="build every architecture")
-@click.option("--firmware-descriptor/--no-firmware-descriptor", default=None,
-              help="install the LoongArch UEFI firmware and its QEMU descriptor in /etc/qemu/firmware "
-                   "(default: when loongarch64 is built and running as root)")
+@click.option(
+    "--firmware-descriptor/--no-firmware-descriptor",
+    default=None,
+    help="install the LoongArch UEFI firmware and its QEMU descriptor in /etc/qemu/firmware "
+    "(default: when loongarch64 is built and running as root)",
+)
 def build_test(arches: tuple[str, ...], build_all: bool, firmware_descriptor: bool | None) -> None:
     selected = list(KNOWN_ARCHES) if build_all else list(dict.fromkeys(arches))
     if not selected:

@@ -10,6 +10,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+__all__ = ["DISK_LABEL", "DISK_SIZE_MIB", "DISK_UUID", "GOLDEN_MARKER", "NOTES", "make_data_disk"]
+
+
 DISK_SIZE_MIB = 64
 GOLDEN_MARKER = "golden"
 NOTES = (
@@ -31,8 +34,22 @@ def make_data_disk(target: Path, size_mib: int = DISK_SIZE_MIB) -> None:
         raw = Path(tmp) / "disk.raw"
         with raw.open("wb") as f:
             f.truncate(size_mib * 1024 * 1024)
-        _run(["mkfs.ext4", "-q", "-F", "-L", DISK_LABEL, "-U", DISK_UUID, "-E", "root_owner=0:0",
-              "-d", str(seed), str(raw)])
+        _run(
+            [
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-L",
+                DISK_LABEL,
+                "-U",
+                DISK_UUID,
+                "-E",
+                "root_owner=0:0",
+                "-d",
+                str(seed),
+                str(raw),
+            ]
+        )
         _run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(target)])
 
 

@@ -24,6 +24,20 @@ from .apt import DebPackage, PrivateApt
 from .arches import profile_for
 from .build import Progress, default_cache_dir
 
+__all__ = [
+    "CODE_NAME",
+    "DESCRIPTOR_DIR",
+    "DESCRIPTOR_NAME",
+    "FIRMWARE_PACKAGE",
+    "INSTALL_DIR",
+    "PACKAGE_DIR",
+    "VARS_NAME",
+    "firmware_descriptor",
+    "install_loongarch_descriptor",
+    "loongarch_firmware",
+]
+
+
 FIRMWARE_PACKAGE = "qemu-efi-loongarch64"
 CODE_NAME = "QEMU_EFI.fd"
 VARS_NAME = "QEMU_VARS.fd"
@@ -38,14 +52,17 @@ def loongarch_firmware(cache_dir: Path | None = None, progress: Progress | None 
     say = progress or (lambda _msg: None)
     cache = cache_dir or default_cache_dir()
     profile = profile_for("loongarch64")
-    apt = PrivateApt(cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite,
-                     profile.debian_arch)
+    apt = PrivateApt(
+        cache / "apt" / f"{profile.suite}-{profile.debian_arch}", profile.suite, profile.debian_arch
+    )
     apt.ensure_lists()
     base = cache / "firmware" / "loongarch64"
     current = base / "current"
     # no apt call while the package lists are unchanged since the last download
-    if current.is_symlink() and (base / "lists-stamp").exists() and (
-        (base / "lists-stamp").read_text() == str(apt.lists_stamp())
+    if (
+        current.is_symlink()
+        and (base / "lists-stamp").exists()
+        and ((base / "lists-stamp").read_text() == str(apt.lists_stamp()))
     ):
         code, nvram = current / CODE_NAME, current / VARS_NAME
         if code.is_file() and nvram.is_file():
@@ -64,8 +81,10 @@ def loongarch_firmware(cache_dir: Path | None = None, progress: Progress | None 
 
 
 def _unpack_firmware(apt: PrivateApt, package: DebPackage, target: Path, cache: Path, say: Progress) -> None:
-    say(f"loongarch64 firmware: downloading {FIRMWARE_PACKAGE} {package.version} "
-        f"({package.size / 1e6:.1f} MB)")
+    say(
+        f"loongarch64 firmware: downloading {FIRMWARE_PACKAGE} {package.version} "
+        f"({package.size / 1e6:.1f} MB)"
+    )
     deb = apt.download(package, cache / "debs" / apt.debian_arch)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpack-") as tmp:

@@ -11,6 +11,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["Initramfs"]
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -69,8 +71,19 @@ def _header(name: str, entry: _Entry, ino: int) -> bytes:
     name_bytes = name.encode() + b"\0"
     nlink = 2 if stat.S_ISDIR(entry.mode) else 1
     fields = (
-        ino, entry.mode, 0, 0, nlink, 0, len(entry.data), 0, 0, entry.rdev[0], entry.rdev[1],
-        len(name_bytes), 0,
+        ino,
+        entry.mode,
+        0,
+        0,
+        nlink,
+        0,
+        len(entry.data),
+        0,
+        0,
+        entry.rdev[0],
+        entry.rdev[1],
+        len(name_bytes),
+        0,
     )
     head = b"070701" + b"".join(f"{value:08x}".encode() for value in fields)
     # the name is padded so that header + name is a multiple of 4, then the data is padded

@@ -11,6 +11,9 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["GUEST_MODULES", "ModuleError", "ModuleIndex", "module_name"]
+
+
 # what the tiny guest needs: virtio transport, disk, NICs, console, ext4, raw sockets for udhcpc
 GUEST_MODULES: tuple[str, ...] = (
     "virtio_pci",

@@ -20,6 +20,9 @@ from types import TracebackType
 from .arches import profile_for
 from .build import TestImage
 
+__all__ = ["ANSI_ESCAPE", "GuestTimeout", "SerialGuest", "clean_line", "copy_for_boot", "direct_boot_argv"]
+
+
 # firmware (SeaBIOS, EDK2) writes terminal control sequences before the kernel starts
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[()][A-Z0-9]|[A-Za-z=>])")
 
@@ -54,34 +57,50 @@ def direct_boot_argv(
         )
     argv = [
         profile.qemu_binary,
-        "-machine", profile.machine,
-        "-accel", "tcg",
-        "-cpu", profile.cpu,
-        "-m", str(memory_mib),
+        "-machine",
+        profile.machine,
+        "-accel",
+        "tcg",
+        "-cpu",
+        profile.cpu,
+        "-m",
+        str(memory_mib),
         "-nodefaults",
-        "-display", "none",
+        "-display",
+        "none",
         "-no-reboot",
-        "-serial", "stdio",
-        "-monitor", "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
     ]
     if firmware is not None:
         code, nvram = firmware
         argv += [
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={nvram}",
+            "-drive",
+            f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+            "-drive",
+            f"if=pflash,format=raw,unit=1,file={nvram}",
         ]
     argv += [
-        "-kernel", str(image.kernel),
-        "-initrd", str(image.initrd),
-        "-append", image.cmdline,
-        "-drive", f"file={disk},if=none,id=disk0,format=qcow2",
-        "-device", "virtio-blk-pci,drive=disk0",
+        "-kernel",
+        str(image.kernel),
+        "-initrd",
+        str(image.initrd),
+        "-append",
+        image.cmdline,
+        "-drive",
+        f"file={disk},if=none,id=disk0,format=qcow2",
+        "-device",
+        "virtio-blk-pci,drive=disk0",
     ]
     for n in range(nics):
         # romfile= skips the iPXE option ROM: nothing here boots from the network
         argv += [
-            "-netdev", f"user,id=net{n}",
-            "-device", f"virtio-net-pci,netdev=net{n},mac=52:54:00:48:43:{n:02x},romfile=",
+            "-netdev",
+            f"user,id=net{n}",
+            "-device",
+            f"virtio-net-pci,netdev=net{n},mac=52:54:00:48:43:{n:02x},romfile=",
         ]
     return argv
 

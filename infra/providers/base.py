@@ -4,7 +4,8 @@ A resource names its hypervisor by *host key* (``local``), never by URI: the pro
 from the stack's ``hall:hosts`` config when the engine configures it (:meth:`HallProvider.configure`),
 so a URI or credential never lands in a resource's inputs or in the state. ``HALLCLOUD_LIBVIRT_URI``
 (every host) or ``HALLCLOUD_LIBVIRT_URI_<HOST>`` in the provider's environment override the config,
-for test harnesses that run a private libvirtd. Every method opens its own connection.
+for test harnesses that run a private libvirtd (:func:`infra.settings.libvirt_uri_override` reads
+them). Every method opens its own connection.
 
 During ``pulumi preview`` an input computed by another resource is *unknown*: ``check`` and ``diff``
 skip such values (see :func:`is_unknown`) instead of failing on them.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import libvirt
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
 
+from infra.settings import libvirt_uri_override
 from vdi import cancel
 from vdi.conn import connection
 
@@ -34,7 +35,6 @@ __all__ = [
     "is_unknown",
     "require",
     "split_id",
-    "uri_override",
 ]
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -62,13 +62,6 @@ def is_unknown(value: Any) -> bool:
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any], fields: tuple[str, ...]) -> list[str]:
     """The ``fields`` whose new value differs from the old one; unknown new values count as changed."""
     return [f for f in fields if is_unknown(news.get(f)) or olds.get(f) != news.get(f)]
-
-
-def uri_override(host: str) -> str | None:
-    """``HALLCLOUD_LIBVIRT_URI_<HOST>`` or else ``HALLCLOUD_LIBVIRT_URI`` from the environment, if set."""
-    return os.environ.get(f"HALLCLOUD_LIBVIRT_URI_{host.upper().replace('-', '_')}") or os.environ.get(
-        "HALLCLOUD_LIBVIRT_URI"
-    )
 
 
 def split_id(id_: str) -> tuple[str, str]:
@@ -128,7 +121,7 @@ class HallProvider(ResourceProvider):
         self._uris = {key: str((host or {}).get("uri", "qemu:///system")) for key, host in hosts.items()}
 
     def uri(self, host: str) -> str:
-        override = uri_override(host)
+        override = libvirt_uri_override(host)
         if override:
             return override
         uris: dict[str, str] = getattr(self, "_uris", {})

@@ -4,8 +4,8 @@
 addresses), so ``pulumi refresh`` notices a desktop that was undefined or stopped behind Pulumi's back:
 an undefined one leaves the state, a stopped one shows ``running: false`` and the next ``up`` starts it.
 
-Consoles: the domain is planned with password authentication on (:func:`vdi.plan.plan_domain`), so
-clerks can be given one-time console tickets (:mod:`vdi.consoles`). Its random password is made inside
+Consoles: the domain is planned with password authentication on (:func:`vdi.domain_plan.plan_domain`), so
+clerks can be given one-time console tickets (:mod:`vdi.console_tickets`). Its random password is made inside
 ``create``; it is no input, so it is in no output and not in the stack's state, and ``read`` uses the
 definition without ``VIR_DOMAIN_XML_SECURE``, which never shows it.
 """
@@ -26,11 +26,11 @@ from infra.providers.base import BOOT_FIELDS, HallProvider, changed_fields, is_u
 from vdi import cancel
 from vdi.conn import libvirt_errors
 from vdi.domain import define_domain, lookup_domain, start_domain, stop_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.nwfilter import set_interface_filters
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.render import parse_domain
 
-__all__ = ["Domain", "DomainProvider", "live_state"]
+__all__ = ["BOOT_FIELDS", "Domain", "DomainProvider", "live_state"]
 
 
 def _field(key: str, values: dict[str, Any] | None) -> Any:

@@ -5,3 +5,5 @@ They live in the installed package, not in the test program, on purpose: dynamic
 with dill, and a provider class from an importable module is pickled by reference, so the provider
 process the engine starts must import ``infra`` exactly as the real providers will.
 """
+
+__all__: list[str] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["small_hall_config"]
+
 
 def small_hall_config(
     *,

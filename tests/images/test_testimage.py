@@ -33,7 +33,9 @@ def test_unknown_arch_names_the_known_ones(tmp_path):
 def test_profiles_cover_three_arches_with_their_consoles():
     assert KNOWN_ARCHES == ("x86_64", "aarch64", "loongarch64")
     assert {a: profile_for(a).console for a in KNOWN_ARCHES} == {
-        "x86_64": "ttyS0", "aarch64": "ttyAMA0", "loongarch64": "ttyS0",
+        "x86_64": "ttyS0",
+        "aarch64": "ttyAMA0",
+        "loongarch64": "ttyS0",
     }
 
 
@@ -74,8 +76,11 @@ def test_load_order_follows_soft_dependencies_through_aliases():
     assert order.index("kernel/crypto/crc32c_generic.ko.xz") < order.index("kernel/fs/jbd2/jbd2.ko.xz")
     assert order[-1] == "kernel/fs/ext4/ext4.ko.xz"
     assert set(order) == {
-        "kernel/crypto/crc32c_generic.ko.xz", "kernel/fs/jbd2/jbd2.ko.xz", "kernel/fs/mbcache.ko.xz",
-        "kernel/lib/crc16.ko.xz", "kernel/fs/ext4/ext4.ko.xz",
+        "kernel/crypto/crc32c_generic.ko.xz",
+        "kernel/fs/jbd2/jbd2.ko.xz",
+        "kernel/fs/mbcache.ko.xz",
+        "kernel/lib/crc16.ko.xz",
+        "kernel/fs/ext4/ext4.ko.xz",
     }
 
 
@@ -85,8 +90,10 @@ def test_missing_module_is_a_clear_error():
 
 
 def test_parse_depends_takes_first_alternative_without_versions():
-    field = ("linux-base (>= 4.3~), dracut | initramfs-tools (>= 0.120), "
-             "linux-modules-7.2+deb14-loong64 (= 7.2-1), kmod:any")
+    field = (
+        "linux-base (>= 4.3~), dracut | initramfs-tools (>= 0.120), "
+        "linux-modules-7.2+deb14-loong64 (= 7.2-1), kmod:any"
+    )
     assert parse_depends(field) == ("linux-base", "dracut", "linux-modules-7.2+deb14-loong64", "kmod")
 
 
@@ -153,8 +160,13 @@ def test_initramfs_is_a_valid_deterministic_newc_archive(tmp_path):
     assert lines["bin/sh"].startswith("lrwxrwxrwx")
     out = tmp_path / "x"
     out.mkdir()
-    subprocess.run(["cpio", "-id", "--no-absolute-filenames", "init"], input=first, cwd=out,
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["cpio", "-id", "--no-absolute-filenames", "init"],
+        input=first,
+        cwd=out,
+        capture_output=True,
+        check=True,
+    )
     assert (out / "init").read_bytes() == b"#!/bin/sh\necho hi\n"
 
 
@@ -165,8 +177,9 @@ def test_clean_line_strips_firmware_escapes_and_cr():
 
 
 def test_loongarch_direct_boot_requires_firmware(tmp_path):
-    image = build_mod.TestImage("loongarch64", tmp_path / "k", tmp_path / "i", tmp_path / "d",
-                                "console=ttyS0", "ttyS0", {})
+    image = build_mod.TestImage(
+        "loongarch64", tmp_path / "k", tmp_path / "i", tmp_path / "d", "console=ttyS0", "ttyS0", {}
+    )
     with pytest.raises(ValueError, match="loongarch64: direct boot needs UEFI firmware"):
         direct_boot_argv(image, tmp_path / "d")
     argv = direct_boot_argv(image, tmp_path / "d", firmware=(tmp_path / "code", tmp_path / "vars"))
@@ -233,8 +246,10 @@ def fake_packages(tmp_path, monkeypatch):
         f"{mods}/kernel/fs/jbd2/jbd2.ko": b"jbd2 module",
         f"{mods}/kernel/drivers/net/virtio_net.ko": b"virtio_net module",
         f"{mods}/kernel/drivers/block/virtio_blk.ko": b"virtio_blk module",
-        f"{mods}/modules.dep": (b"kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko\nkernel/fs/jbd2/jbd2.ko:\n"
-                                b"kernel/drivers/net/virtio_net.ko:\nkernel/drivers/block/virtio_blk.ko:\n"),
+        f"{mods}/modules.dep": (
+            b"kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko\nkernel/fs/jbd2/jbd2.ko:\n"
+            b"kernel/drivers/net/virtio_net.ko:\nkernel/drivers/block/virtio_blk.ko:\n"
+        ),
         f"{mods}/modules.builtin": b"".join(
             f"kernel/x/{m}.ko\n".encode()
             for m in ("virtio_pci", "virtio_mmio", "virtio_console", "af_packet")
@@ -265,13 +280,28 @@ def test_build_packs_modules_in_order_and_second_build_is_cached(tmp_path, fake_
     assert image.packages == {"linux-image-arm64": "1", "linux-image-1.0.0-fake": "1", "busybox-static": "1"}
     assert image.kernel.parent == cache / "test-images" / "aarch64" / image.key
     assert (cache / "test-images" / "aarch64" / "current").resolve() == image.kernel.parent
-    files = subprocess.run(f"zcat {image.initrd} | cpio -i --to-stdout etc/hallcloud/modules.load",
-                           shell=True, capture_output=True, check=True).stdout.decode().split()
-    assert files == ["kernel/drivers/block/virtio_blk.ko", "kernel/drivers/net/virtio_net.ko",
-                     "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko"]
+    files = (
+        subprocess.run(
+            f"zcat {image.initrd} | cpio -i --to-stdout etc/hallcloud/modules.load",
+            shell=True,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split()
+    )
+    assert files == [
+        "kernel/drivers/block/virtio_blk.ko",
+        "kernel/drivers/net/virtio_net.ko",
+        "kernel/fs/jbd2/jbd2.ko",
+        "kernel/fs/ext4/ext4.ko",
+    ]
     # the disk is qcow2 holding ext4 with the golden marker
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(image.disk)],
-                                     capture_output=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(image.disk)], capture_output=True, check=True
+        ).stdout
+    )
     assert info["format"] == "qcow2" and info["virtual-size"] == 64 * 1024 * 1024
     raw = tmp_path / "disk.raw"
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(image.disk), str(raw)], check=True)
@@ -313,8 +343,12 @@ def test_prune_keeps_the_newest_builds_and_unrelated_debs(tmp_path):
 
     debs = tmp_path / "debs"
     debs.mkdir()
-    names = ["linux-image-6.1.0-1-amd64_1_amd64.deb", "linux-image-6.1.0-2-amd64_2_amd64.deb",
-             "busybox-static_1%3a1_amd64.deb", "qemu-efi-loongarch64_1_all.deb"]
+    names = [
+        "linux-image-6.1.0-1-amd64_1_amd64.deb",
+        "linux-image-6.1.0-2-amd64_2_amd64.deb",
+        "busybox-static_1%3a1_amd64.deb",
+        "qemu-efi-loongarch64_1_all.deb",
+    ]
     for name in names:
         (debs / name).write_bytes(b"")
     build_mod.prune_old_debs(debs, {debs / names[1]})
@@ -410,7 +444,7 @@ def test_boot_without_disk_reports_none_and_refuses_writes(tmp_path):
     image = build_test_image("aarch64")
     argv = direct_boot_argv(image, tmp_path / "unused.qcow2", nics=1)
     disk_at = argv.index("-drive")
-    del argv[disk_at: disk_at + 4]  # -drive ... -device virtio-blk-pci,...
+    del argv[disk_at : disk_at + 4]  # -drive ... -device virtio-blk-pci,...
     assert not any("virtio-blk" in arg for arg in argv)
     with SerialGuest(argv) as guest:
         guest.wait_for("GUEST-READY", timeout=240)

@@ -1,8 +1,8 @@
 """A seat desktop built by the Domain provider (the way ``pulumi up`` builds them) takes console tickets.
 
-The desktop is planned the normal way (:func:`vdi.plan.plan_domain` inside the provider's ``create``),
+The desktop is planned the normal way (:func:`vdi.domain_plan.plan_domain` inside the provider's ``create``),
 on the real hypervisor, from the x86_64 test image staged into a fresh pool and a linked clone made by
-the Volume provider. A one-time VNC password from :func:`vdi.consoles.issue_ticket` must log a real RFB
+the Volume provider. A one-time VNC password from :func:`vdi.console_tickets.issue_ticket` must log a real RFB
 client (vncdotool) in, and a wrong one must not. Everything is named ``hc-g-<hex>`` and removed.
 """
 
@@ -22,14 +22,14 @@ from pulumi.dynamic.config import Config
 
 from infra.providers import DomainProvider, VolumeProvider
 from infra.providers.domain import _request
-from tests.vdi.test_consoles import vnc_login
+from tests.vdi.test_console_tickets import vnc_login
 from tests.web.guests import hypervisor_uri
 from vdi.conn import connect
-from vdi.consoles import issue_ticket
+from vdi.console_tickets import issue_ticket
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import image_for, plan_domain
 from vdi.models import Network, Pool
 from vdi.network import delete_network, ensure_network
-from vdi.plan import image_for, plan_domain
 from vdi.storage import default_pool_path, delete_pool, ensure_pool
 from vdi.testguest import StagedImage, build_test_image, stage_test_image
 
@@ -68,13 +68,24 @@ def test_a_provider_built_desktop_accepts_tickets_and_a_real_vnc_login(
     monkeypatch.delenv("HALLCLOUD_LIBVIRT_URI_LOCAL", raising=False)
     volumes, domains = _configured(VolumeProvider(), uri), _configured(DomainProvider(), uri)
     name = f"{run}-w001-gov"
-    disk = volumes.create({"host": "local", "pool": staged.pool, "name": f"{name}.qcow2",
-                           "golden": staged.golden_volume})
+    disk = volumes.create(
+        {"host": "local", "pool": staged.pool, "name": f"{name}.qcow2", "golden": staged.golden_volume}
+    )
     props = {
-        "host": "local", "name": name, "image": "hallcloud-test-x86_64", "pool": staged.pool,
-        "disk": f"{name}.qcow2", "networks": [f"{run}-gov"], "memory_mib": 128, "vcpus": 1,
-        "kernel": staged.kernel, "initrd": staged.initrd, "cmdline": staged.cmdline, "loader": None,
-        "running": True, "address_wait_seconds": 0,
+        "host": "local",
+        "name": name,
+        "image": "hallcloud-test-x86_64",
+        "pool": staged.pool,
+        "disk": f"{name}.qcow2",
+        "networks": [f"{run}-gov"],
+        "memory_mib": 128,
+        "vcpus": 1,
+        "kernel": staged.kernel,
+        "initrd": staged.initrd,
+        "cmdline": staged.cmdline,
+        "loader": None,
+        "running": True,
+        "address_wait_seconds": 0,
     }
     conn = connect(uri)
     try:

@@ -12,12 +12,13 @@ import pulumi
 import pytest
 from pulumi.runtime import settings
 
-from infra.automation import seat_urns
 from infra.components import IsolationError, Seat, SeatArgs, check_network_isolation
-from infra.hall import Hall, deploy
-from infra.plan import plan_hall
+from infra.deploy import Hall, deploy
+from infra.hall_plan import plan_hall
+from infra.outputs import DesktopOutputs, HallOutputs, SeatOutputs, seat_key
 from infra.providers.storage import boot_of
 from infra.spec import load_spec
+from infra.windows import seat_urns
 
 DYN = "pulumi-python:dynamic/hallcloud"
 
@@ -253,7 +254,7 @@ def test_hall_stack_command_is_mounted_and_refuses_a_bad_config(
 
 
 def test_scheduler_policies_of_the_demo_are_valid_vdi_policies(demo_raw: dict[str, Any]) -> None:
-    from infra.plan import scheduler_policies
+    from infra.hall_plan import scheduler_policies
     from vdi.policy import Policy
 
     data = scheduler_policies(load_spec(demo_raw))
@@ -263,3 +264,33 @@ def test_scheduler_policies_of_the_demo_are_valid_vdi_policies(demo_raw: dict[st
     first = Policy.from_mapping(data["desktops"]["demo-w001-gov"], "demo-w001-gov")
     assert first.backup_pool == "demo-backup" and first.snapshot_schedule == "0 */2 * * *"
     assert Policy.from_mapping(data["desktops"]["demo-w004-internet"]).snapshot_schedule == "30 12 * * 1-5"
+
+
+def test_what_the_program_exports_parses_into_typed_seats(mocks: HallMocks, demo_raw: dict[str, Any]) -> None:
+    _hall, exports = run(demo_raw)
+    outputs = HallOutputs.parse(exports)
+    assert list(outputs.seats) == [1, 2, 3, 4]
+    seat = outputs.seats[1]
+    assert (seat.window, seat.name, seat.host) == (1, "企业开办 company registration", "local")
+    assert seat.gov == DesktopOutputs(
+        domain="demo-w001-gov",
+        host="local",
+        image="hallcloud-test-x86_64",
+        networks=("gov",),
+        vnc="127.0.0.1:5900",
+        serial="host local: virsh console demo-w001-gov",
+        addresses=("10.218.1.20",),
+        macs=("52:54:00:00:00:01",),
+        running=True,
+    )
+    assert seat.internet.domain == "demo-w001-internet" and seat.internet.networks == ("internet",)
+    assert seat.gov.vnc_endpoint == ("127.0.0.1", 5900)
+    assert outputs.seats[4].snapshot_policy is not None
+    assert outputs.seats[4].snapshot_policy["snapshot_schedule"] == "30 12 * * 1-5"
+    assert outputs.app_tier["queue"].domain == "demo-app-queue"
+    assert outputs.storage_pool == "demo-backup"
+    assert outputs.file_server is not None and outputs.file_server.networks == ("storage", "mgmt")
+    # the exported mapping is exactly what the typed object writes
+    for key, raw in exports["seats"].items():
+        assert SeatOutputs.parse(raw).to_output() == raw
+        assert key == seat_key(raw["window"])

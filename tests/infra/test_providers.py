@@ -19,8 +19,8 @@ from infra.providers.base import UNKNOWN, HallProvider, HostNotConfigured
 from infra.providers.domain import _request
 from vdi.conn import connection
 from vdi.domain import define_domain
+from vdi.domain_plan import image_for, plan_domain
 from vdi.models import Volume
-from vdi.plan import image_for, plan_domain
 from vdi.storage import ensure_volume, get_pool
 
 URI = "test:///default"
@@ -216,10 +216,20 @@ def test_domain_console_password_is_in_no_output_and_a_second_define_is_unchange
     volumes, domains = configured(VolumeProvider()), configured(DomainProvider())
     disk = volumes.create({"host": "local", "pool": pool, "name": f"{prefix}-d.qcow2", "golden": golden})
     props = {
-        "host": "local", "name": f"{prefix}-d", "image": "hallcloud-test-x86_64", "pool": pool,
-        "disk": f"{prefix}-d.qcow2", "networks": ["default"], "memory_mib": 128, "vcpus": 1,
-        "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd", "cmdline": "console=ttyS0", "loader": None,
-        "running": True, "address_wait_seconds": 0,
+        "host": "local",
+        "name": f"{prefix}-d",
+        "image": "hallcloud-test-x86_64",
+        "pool": pool,
+        "disk": f"{prefix}-d.qcow2",
+        "networks": ["default"],
+        "memory_mib": 128,
+        "vcpus": 1,
+        "kernel": "/boot/vmlinuz",
+        "initrd": "/boot/initrd",
+        "cmdline": "console=ttyS0",
+        "loader": None,
+        "running": True,
+        "address_wait_seconds": 0,
     }
     dom = domains.create(props)
     try:

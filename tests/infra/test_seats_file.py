@@ -15,17 +15,37 @@ from vdi.seats import SeatDirectory
 
 
 def _desktop(domain: str, host: str = "local") -> dict[str, Any]:
-    return {"domain": domain, "host": host, "image": "hallcloud-test-x86_64", "networks": ["gov"],
-            "console": {"vnc": "127.0.0.1:5901"}, "addresses": [], "macs": [], "running": True}
+    return {
+        "domain": domain,
+        "host": host,
+        "image": "hallcloud-test-x86_64",
+        "networks": ["gov"],
+        "console": {"vnc": "127.0.0.1:5901"},
+        "addresses": [],
+        "macs": [],
+        "running": True,
+    }
 
 
 def _outputs(internet_host: str = "local") -> dict[str, Any]:
-    return {"seats": {
-        "002": {"window": 2, "name": "不动产登记", "snapshot_policy": None,
-                "gov": _desktop("demo-w002-gov"), "internet": _desktop("demo-w002-internet", internet_host)},
-        "001": {"window": 1, "name": "企业开办", "snapshot_policy": None,
-                "gov": _desktop("demo-w001-gov"), "internet": _desktop("demo-w001-internet")},
-    }}
+    return {
+        "seats": {
+            "002": {
+                "window": 2,
+                "name": "不动产登记",
+                "snapshot_policy": None,
+                "gov": _desktop("demo-w002-gov"),
+                "internet": _desktop("demo-w002-internet", internet_host),
+            },
+            "001": {
+                "window": 1,
+                "name": "企业开办",
+                "snapshot_policy": None,
+                "gov": _desktop("demo-w001-gov"),
+                "internet": _desktop("demo-w001-internet"),
+            },
+        }
+    }
 
 
 def test_seats_file_from_stack_outputs_is_what_the_seat_pages_read(
@@ -43,7 +63,11 @@ def test_seats_file_from_stack_outputs_is_what_the_seat_pages_read(
     assert [s.name for s in seats] == [f"{spec.prefix}-w001", f"{spec.prefix}-w002"]
     first = seats.get(f"{spec.prefix}-w001")
     assert (first.gov, first.internet, first.window, first.site) == (
-        "demo-w001-gov", "demo-w001-internet", 1, "demo-hall")
+        "demo-w001-gov",
+        "demo-w001-internet",
+        1,
+        "demo-hall",
+    )
     assert first.uri == spec.hosts[host].uri
     monkeypatch.setenv("HALLCLOUD_LIBVIRT_URI", "qemu+ssh://hv1/system")  # as the providers resolve it
     assert seat_directory(spec, outputs).get(f"{spec.prefix}-w002").uri == "qemu+ssh://hv1/system"
@@ -75,8 +99,16 @@ def test_hall_stack_seats_file_command(tmp_path: Path, monkeypatch: pytest.Monke
             return spec
 
         def outputs(self) -> dict[str, Any]:
-            return {"seats": {"001": {"window": 1, "name": "企业开办", "gov": _desktop("demo-w001-gov", host),
-                                      "internet": _desktop("demo-w001-internet", host)}}}
+            return {
+                "seats": {
+                    "001": {
+                        "window": 1,
+                        "name": "企业开办",
+                        "gov": _desktop("demo-w001-gov", host),
+                        "internet": _desktop("demo-w001-internet", host),
+                    }
+                }
+            }
 
     monkeypatch.setattr(infra.cli, "HallStack", FakeStack)
     out = tmp_path / "seats.yaml"

@@ -214,3 +214,74 @@ def test_other_namespaces_are_ignored(demo_raw: Raw) -> None:
     demo_raw["pulumi:tags"] = {"team": "hall"}
     demo_raw["aws:region"] = "cn-north-1"
     assert load_spec(demo_raw).prefix == "demo"
+
+
+# every slot of the stack config that names another section's key: (mutation, path, kind, section, fix)
+DANGLING = [
+    (
+        _set("hall:hosts.local.bridges", {"dmz": "br9"}),
+        "hall:hosts.local.bridges.dmz",
+        "network",
+        "networks",
+        "name a defined network",
+    ),
+    (
+        _set("hall:networks.mgmt.hosts", ["rack-2"]),
+        "hall:networks.mgmt.hosts",
+        "host",
+        "hosts",
+        "name a defined host",
+    ),
+    (
+        _set("hall:pools.backup.host", "rack-2"),
+        "hall:pools.backup.host",
+        "host",
+        "hosts",
+        "name a defined host",
+    ),
+    (
+        _set("hall:images.hallcloud-test-x86_64.pools", ["nas"]),
+        "hall:images.hallcloud-test-x86_64.pools[0]",
+        "pool",
+        "pools",
+        "name a defined pool",
+    ),
+    (
+        _set("hall:snapshot_policies.desktops.backup_pool", "nas"),
+        "hall:snapshot_policies.desktops.backup_pool",
+        "pool",
+        "pools",
+        "name a defined pool (normally the storage tier's)",
+    ),
+    (_set("hall:windows[0].host", "rack-2"), "hall:windows[0].host", "host", "hosts", "name a defined host"),
+    (
+        _set("hall:app_tier.vms[0].networks", ["dmz"]),
+        "hall:app_tier.vms[0].networks[0]",
+        "network",
+        "networks",
+        "name a defined network",
+    ),
+    (
+        _set("hall:windows[1].snapshot_policy", "hourly"),
+        "hall:windows[1].snapshot_policy",
+        "policy",
+        "snapshot_policies",
+        "name a defined policy or give the policy inline",
+    ),
+    (_set("hall:storage_tier.pool", "nas"), "hall:storage_tier.pool", "pool", "pools", "name a defined pool"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "path", "kind", "section", "fix"), DANGLING, ids=[d[1] for d in DANGLING])
+def test_every_dangling_reference_is_worded_the_same_way(
+    demo_raw: Raw, mutate: Callable[[Raw], None], path: str, kind: str, section: str, fix: str
+) -> None:
+    defined = ", ".join(sorted(demo_raw[f"hall:{section}"]))
+    mutate(demo_raw)
+    with pytest.raises(HallConfigError) as caught:
+        load_spec(demo_raw)
+    found = [i for i in caught.value.issues if i.path == path]
+    assert len(found) == 1, [str(i) for i in caught.value.issues]
+    name = found[0].problem.split("'")[1]
+    assert found[0].problem == f"{kind} '{name}' is not defined in hall:{section}; defined: {defined}"
+    assert found[0].fix == fix

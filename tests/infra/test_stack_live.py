@@ -24,13 +24,14 @@ import libvirt
 import pytest
 
 from infra import guests
-from infra.automation import HallStack, add_window, remove_window, scratch_project
+from infra.automation import HallStack, scratch_project
 from infra.demo import leftovers
 from infra.spec import HallSpec, load_spec
 from infra.testing.halls import small_hall_config
+from infra.windows import add_window, remove_window
 from vdi.conn import connect, connection
-from vdi.console import SerialConsole
 from vdi.render import parse_domain
+from vdi.serial_console import SerialConsole
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ from device_manager.windows.cli import window
 
 def test_window_commands(tmp_path, monkeypatch):
     monkeypatch.setenv("HALLCLOUD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HALLCLOUD_STATE_DIR", str(tmp_path / "state"))  # no hall stack there
     monkeypatch.setenv("HALLCLOUD_MASTER_KEY", generate_master_key())
     for name in ("HALLCLOUD_OPS_STACK", "HALLCLOUD_OPS_PULUMI_STATE_DIR", "HALLCLOUD_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -36,6 +37,7 @@ def test_window_commands(tmp_path, monkeypatch):
 
     unconfigured = runner.invoke(window, ["setup", "3"])
     assert unconfigured.exit_code == 1
+    assert "no hall stack exists" in unconfigured.output
     assert (
         "HALLCLOUD_OPS_STACK" in unconfigured.output
         and "HALLCLOUD_OPS_PULUMI_STATE_DIR" in unconfigured.output

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import vdi.backup as backup_mod
+import vdi.backup.retention as retention_mod
 from vdi.backup import (
     DATA_RE,
     MANIFEST_SUFFIX,
@@ -18,8 +18,8 @@ from vdi.backup import (
     desktop_of,
     prune_backups,
 )
+from vdi.cli.common import ProgressPrinter
 from vdi.policy import Retention
-from vdi.snapshot_cli import ProgressPrinter
 
 T0 = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
 
@@ -60,8 +60,8 @@ def test_backup_retention_prunes_only_scheduled_backups(monkeypatch):
     ]
     entries.append(BackupEntry("d--20261120T000000Z", "d", False, None, [], "no manifest"))
     deleted: list[str] = []
-    monkeypatch.setattr(backup_mod, "list_backups", lambda conn, pool, desktop: entries)
-    monkeypatch.setattr(backup_mod, "delete_backup", lambda conn, pool, bid: deleted.append(bid))
+    monkeypatch.setattr(retention_mod, "list_backups", lambda conn, pool, desktop: entries)
+    monkeypatch.setattr(retention_mod, "delete_backup", lambda conn, pool, bid: deleted.append(bid))
     plan = prune_backups(None, "bk", "d", Retention(keep_last=1))  # type: ignore[arg-type]
     assert deleted == plan.delete == [entries[0].id, entries[1].id]
     assert plan.keep == {entries[3].id: ["last"], entries[2].id: ["manual"]}

@@ -17,8 +17,7 @@ from click.testing import CliRunner
 
 from images.catalog import load_catalog
 from tests.vdi.conftest import leftovers
-from vdi.cli import image_commands
-from vdi.console import SerialConsole
+from vdi.cli.images import image_commands
 from vdi.domain import define_domain, undefine_domain
 from vdi.exceptions import (
     ChecksumMismatch,
@@ -30,6 +29,7 @@ from vdi.exceptions import (
 from vdi.golden import golden_volume_name, import_golden
 from vdi.models import Network, Pool
 from vdi.network import delete_network, ensure_network, get_network
+from vdi.serial_console import SerialConsole
 from vdi.storage import default_pool_path, delete_pool, ensure_pool, get_pool, get_volume, volume_names
 from vdi.testguest import (
     boot_test,
@@ -77,7 +77,9 @@ def test_boot_test_cli_prints_the_marker_line_last(live_uri, live_conn, prefix, 
     import vdi.testguest
 
     original = vdi.testguest.boot_test
-    monkeypatch.setattr("vdi.cli.boot_test", lambda arch, uri, **kw: original(arch, uri, prefix=prefix, **kw))
+    monkeypatch.setattr(
+        "vdi.cli.images.boot_test", lambda arch, uri, **kw: original(arch, uri, prefix=prefix, **kw)
+    )
     result = CliRunner().invoke(_command("boot-test"), ["--arch", "x86_64", "--uri", live_uri])
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]
@@ -152,8 +154,8 @@ def test_golden_pipeline_verifies_decompresses_converts_and_uploads(live_conn, p
 
 def test_catalog_download_entry_fetches_and_checks_the_vendor_checksum_file(live_conn, pool, tmp_path):
     from images.catalog import DownloadSource
+    from vdi.domain_plan import image_for
     from vdi.golden import import_catalog_image
-    from vdi.plan import image_for
 
     xz = tmp_path / "vendor-image.raw.xz"
     xz.write_bytes(lzma.compress(_raw_disk(tmp_path).read_bytes()))
@@ -209,7 +211,7 @@ def test_missing_firmware_is_refused_before_anything_is_created(live_uri, live_c
 
 def test_provider_returning_absent_files_is_missing_firmware(monkeypatch, tmp_path):
     from images.profiles import get_profile
-    from vdi.plan import resolve_firmware
+    from vdi.domain_plan import resolve_firmware
 
     monkeypatch.setattr(
         "images.profiles.call_firmware_provider",
@@ -302,7 +304,7 @@ def test_console_on_a_stopped_domain_is_a_clear_error(live_conn, prefix, pool):
 
 
 def test_define_domain_roundtrip_on_the_real_hypervisor_is_unchanged(live_conn, prefix, pool):
-    from vdi.plan import DiskSource, DomainRequest, image_for, plan_domain
+    from vdi.domain_plan import DiskSource, DomainRequest, image_for, plan_domain
 
     for image in ("openeuler-24.03-lts-x86_64", "kylin-v10-sp3-aarch64"):
         dom = plan_domain(

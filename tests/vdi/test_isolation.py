@@ -24,12 +24,12 @@ import pytest
 
 from images.catalog import testimage_name as catalog_name_of_test_image
 from vdi.conn import connection
-from vdi.console import SerialConsole
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.models import Network, NetworkIP, Pool
 from vdi.network import delete_network, ensure_network
 from vdi.nwfilter import delete_nwfilter, ensure_nwfilter, isolation_filter, set_interface_filters
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
+from vdi.serial_console import SerialConsole
 from vdi.storage import default_pool_path, delete_pool, ensure_pool, get_pool, linked_clone
 from vdi.testguest import Cleanup, StagedImage, boot_to_marker, build_test_image, stage_test_image
 
@@ -178,8 +178,9 @@ def test_filters_keep_each_desktop_to_its_own_network(seat: tuple[Side, Side], l
 
 def _host_address() -> str | None:
     """An IPv4 address of this machine outside the test's networks (None when it has none)."""
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True, check=True
+    ).stdout
     for match in re.finditer(r"^\d+: (\S+)\s+inet ([0-9.]+)/", out, re.MULTILINE):
         if not match.group(1).startswith(("virbr", "hc")):
             return match.group(2)

@@ -14,6 +14,7 @@ import libvirt
 import pytest
 
 from vdi.domain import define_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.exceptions import InvalidSpec, UnsupportedOperation, VdiError
 from vdi.models import FilterRule, Interface, Network, NetworkIP
 from vdi.nwfilter import (
@@ -23,7 +24,6 @@ from vdi.nwfilter import (
     isolation_filter,
     set_interface_filters,
 )
-from vdi.plan import DiskSource, DomainRequest, KernelBoot, image_for, plan_domain
 from vdi.render import interface_xml, parse_domain
 
 GOV = Network("gov", "isolated", ip=NetworkIP("10.231.1.1", 24, "10.231.1.10", "10.231.1.254"))
@@ -59,8 +59,11 @@ def test_a_bridge_network_without_a_subnet_only_drops_the_other_networks() -> No
 
 
 def test_an_overlapping_or_malformed_subnet_is_refused_naming_the_filter() -> None:
-    with pytest.raises(InvalidSpec, match=r"network filter gov-isolation: network gov \(10.231.1.0/24\) "
-                                          r"overlaps 10.231.0.0/16"):
+    with pytest.raises(
+        InvalidSpec,
+        match=r"network filter gov-isolation: network gov \(10.231.1.0/24\) "
+        r"overlaps 10.231.0.0/16",
+    ):
         isolation_filter("gov-isolation", GOV, ["10.231.0.0/16"])
     with pytest.raises(InvalidSpec, match=r"'10.231.2/24' is not an IPv4 subnet .* Fix: give subnets as"):
         isolation_filter("gov-isolation", GOV, ["10.231.2/24"])

@@ -9,10 +9,10 @@ from images.catalog import get_image
 from tests.vdi.conftest import leftovers
 from vdi.conn import connect, libvirt_errors
 from vdi.domain import define_domain, start_domain, stop_domain, undefine_domain
+from vdi.domain_plan import DiskSource, DomainRequest, plan_domain
 from vdi.exceptions import Conflict, ConnectionFailed, InvalidSpec, NotFound, VdiError
 from vdi.models import Network, NetworkIP, Pool, PoolAuth, PoolHost, PoolSource, Volume
 from vdi.network import delete_network, ensure_network, get_network
-from vdi.plan import DiskSource, DomainRequest, plan_domain
 from vdi.storage import (
     delete_pool,
     delete_volume,

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+from vdi.cli.snapshots import snapshots as snapshots_group
 from vdi.conn import connect
 from vdi.desktops import desktop_lock
 from vdi.policy import Policy, PolicyError
 from vdi.scheduler import DesktopPolicy, Scheduler, load_policies
-from vdi.snapshot_cli import snapshots as snapshots_group
 
 URI = "test:///default"
 T0 = datetime(2026, 11, 25, 10, 0, 30, tzinfo=UTC)

@@ -25,15 +25,15 @@ from click.testing import CliRunner
 
 from tests.vdi.conftest import leftovers
 from vdi.backup import create_backup, get_backup, list_backups, restore_backup, verify_backup
+from vdi.cli.backup import backup as backup_group
+from vdi.cli.desktop import desktop as desktop_group
 from vdi.conn import connect
-from vdi.console import SerialConsole
 from vdi.desktops import definition
 from vdi.domain import stop_domain, undefine_domain
 from vdi.exceptions import ChecksumMismatch, ConsoleTimeout, InvalidSpec
 from vdi.models import Pool
 from vdi.policy import Retention
-from vdi.snapshot_cli import backup as backup_group
-from vdi.snapshot_cli import desktop as desktop_group
+from vdi.serial_console import SerialConsole
 from vdi.snapshots import (
     create_snapshot,
     delete_snapshot,

@@ -12,11 +12,11 @@ import libvirt
 import pytest
 from click.testing import CliRunner
 
+from vdi.cli.desktop import desktop as desktop_group
 from vdi.desktops import DesktopBusy, desktop_lock
 from vdi.exceptions import InvalidSpec, NotFound
 from vdi.models import Domain, DomainOS, Loader, Nvram
 from vdi.policy import Retention
-from vdi.snapshot_cli import desktop as desktop_group
 from vdi.snapshots import (
     create_snapshot,
     delete_snapshot,

@@ -2,7 +2,7 @@
 
 Each guest is the x86_64 test image (kernel + busybox initramfs, no disk) booted directly from copies
 of its kernel and initramfs in a world-readable directory (QEMU runs as libvirt-qemu; no storage pool
-needed). Its graphics carry a locked password (:func:`vdi.consoles.locked_graphics`), so tickets work.
+needed). Its graphics carry a locked password (:func:`vdi.console_tickets.locked_graphics`), so tickets work.
 Once booted, the guest paints its VGA text screen through the serial shell: a solid background colour
 and a label, so a test can tell the desktops apart in a framebuffer. Everything is named ``hc-w-<hex>``
 and removed afterwards.
@@ -21,10 +21,10 @@ from pathlib import Path
 
 from images.catalog import testimage_name
 from vdi.conn import connect
-from vdi.console import SerialConsole
-from vdi.consoles import locked_graphics
+from vdi.console_tickets import locked_graphics
 from vdi.domain import define_domain, undefine_domain
-from vdi.plan import DomainRequest, KernelBoot, image_for, plan_domain
+from vdi.domain_plan import DomainRequest, KernelBoot, image_for, plan_domain
+from vdi.serial_console import SerialConsole
 from vdi.testguest import boot_to_marker, build_test_image
 
 # Linux console colours (SGR 40-47) and the RGB QEMU's VGA palette shows them in

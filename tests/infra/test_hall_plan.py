@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.plan import plan_hall, plan_seat, seat_resource_names
+from infra.hall_plan import plan_hall, plan_seat, seat_resource_names
 from infra.spec import HallConfigError, load_spec
 
 

@@ -21,7 +21,7 @@ from PIL import Image, ImageChops
 
 from tests.web.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
 from vdi.conn import connect
-from vdi.consoles import (
+from vdi.console_tickets import (
     VNC_PASSWORD_LENGTH,
     issue_ticket,
     locked_graphics,
@@ -84,8 +84,13 @@ def test_vv_for_desktop_splits_a_seat_file():
     single = configparser.ConfigParser(interpolation=None)
     single.read_string(vv_for_desktop(seat_file, "internet"))
     assert single.sections() == ["virt-viewer"]
-    assert dict(single["virt-viewer"]) == {"type": "vnc", "host": "h", "port": "5902", "password": "p2",
-                                           "title": "net"}
+    assert dict(single["virt-viewer"]) == {
+        "type": "vnc",
+        "host": "h",
+        "port": "5902",
+        "password": "p2",
+        "title": "net",
+    }
     with pytest.raises(InvalidSpec, match="has no desktop 'kiosk'"):
         vv_for_desktop(seat_file, "kiosk")
 
@@ -96,9 +101,22 @@ def test_vv_for_desktop_splits_a_seat_file():
 def vnc_login(port: int, password: str, out: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Log in with vncdotool and capture the screen to ``out``."""
     return subprocess.run(
-        [VNCDO, "-s", f"127.0.0.1::{port}", "-p", password, "-t", str(int(timeout)), "--nocursor",
-         "capture", str(out)],
-        capture_output=True, text=True, timeout=timeout + 15, check=False,
+        [
+            VNCDO,
+            "-s",
+            f"127.0.0.1::{port}",
+            "-p",
+            password,
+            "-t",
+            str(int(timeout)),
+            "--nocursor",
+            "capture",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 15,
+        check=False,
     )
 
 
@@ -132,8 +150,10 @@ def live_conn(console_uri):
 @pytest.fixture(scope="module")
 def desktops(console_uri):
     run = f"hc-w-{secrets.token_hex(3)}"
-    specs = [GuestSpec(f"{run}-gov", "blue", "GOV DESKTOP", spice=True),
-             GuestSpec(f"{run}-net", "red", "INTERNET DESKTOP")]
+    specs = [
+        GuestSpec(f"{run}-gov", "blue", "GOV DESKTOP", spice=True),
+        GuestSpec(f"{run}-net", "red", "INTERNET DESKTOP"),
+    ]
     guests = start_guests(console_uri, specs)
     try:
         yield guests
@@ -208,13 +228,17 @@ def test_spice_ticket_when_the_host_supports_it(desktops, live_conn):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_seat_vv_holds_both_desktops_and_each_part_logs_in(desktops, live_conn, console_uri, tmp_path,
-                                                          artifacts_dir):
+def test_seat_vv_holds_both_desktops_and_each_part_logs_in(
+    desktops, live_conn, console_uri, tmp_path, artifacts_dir
+):
     seat = Seat("w7", gov=desktops.specs[0].name, internet=desktops.specs[1].name, uri=console_uri)
     text = seat_vv(live_conn, seat, ttl_s=60)
     (artifacts_dir / "seat-w7.vv.example").write_text(
-        "\n".join(line if not line.startswith("password=") else "password=<one-time>"
-                  for line in text.splitlines()) + "\n")
+        "\n".join(
+            line if not line.startswith("password=") else "password=<one-time>" for line in text.splitlines()
+        )
+        + "\n"
+    )
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     assert parser.sections() == ["virt-viewer", "hallcloud-seat", "hallcloud-gov", "hallcloud-internet"]
@@ -235,7 +259,7 @@ def test_seat_vv_holds_both_desktops_and_each_part_logs_in(desktops, live_conn, 
 def test_hall_console_commands(desktops, console_uri, tmp_path):
     from click.testing import CliRunner
 
-    from vdi.console_cli import console
+    from vdi.cli.console import console
 
     gov, net = (s.name for s in desktops.specs)
     runner = CliRunner()

@@ -1,4 +1,4 @@
-"""vdi's command-line commands. ``hall.py`` mounts ``image_commands`` into ``hall images``.
+"""The image commands that need libvirt; ``hall.py`` mounts ``image_commands`` into ``hall images``.
 
 Each command takes ``--uri`` (default ``$HALLCLOUD_URI`` or ``qemu:///system``) and turns
 :class:`vdi.exceptions.VdiError` into a one-line error and a nonzero exit.
@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from images.catalog import CatalogError, load_catalog
 from images.profiles import ProfileError, known_arches
+from vdi.cli.common import sigterm_as_interrupt, uri_option
 from vdi.conn import connection
+from vdi.domain_plan import image_for
 from vdi.exceptions import VdiError
 from vdi.golden import import_catalog_image
 from vdi.models import Pool
-from vdi.plan import image_for
-from vdi.snapshot_cli import uri_option
 from vdi.storage import default_pool_path, ensure_pool
 from vdi.testguest import boot_test, build_test_image
 from vdi.validate import validate_entries
 
-
-def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+__all__ = ["boot_test_command", "image_commands", "import_command", "validate"]
 
 
 @click.command(
@@ -55,7 +52,7 @@ def validate(uri: str) -> None:
 @click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for the marker")
 @uri_option
 def boot_test_command(arch: str, timeout: float, uri: str) -> None:
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         result = boot_test(arch, uri, timeout=timeout, progress=lambda m: click.echo(m, err=True))
     except VdiError as exc:
@@ -74,8 +71,12 @@ def boot_test_command(arch: str, timeout: float, uri: str) -> None:
 @click.argument("name")
 @click.option("--pool", "pool_name", default="hallcloud-golden", show_default=True, help="target pool")
 @click.option("--pool-path", default=None, help="directory of the pool if it must be created (dir pool)")
-@click.option("--file", "local_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="a local copy of the image (downloaded already, or installed from the vendor ISO)")
+@click.option(
+    "--file",
+    "local_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a local copy of the image (downloaded already, or installed from the vendor ISO)",
+)
 @click.option("--sha256", default=None, help="sha256 of --file (required for vendor-ISO images)")
 @uri_option
 def import_command(

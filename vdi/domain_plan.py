@@ -36,6 +36,16 @@ from vdi.models import (
     random_console_password,
 )
 
+__all__ = [
+    "DiskSource",
+    "DomainRequest",
+    "KernelBoot",
+    "image_for",
+    "plan_domain",
+    "profile_for",
+    "resolve_firmware",
+]
+
 _DISK_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd"}
 
 
@@ -76,7 +86,7 @@ class DomainRequest:
     console_password: str | None = field(default=None, repr=False)
     """The VNC password the domain is defined with; None: a fresh random one nobody knows. Either way
     password authentication is on, which QEMU needs at start to accept the one-time passwords that
-    :func:`vdi.consoles.issue_ticket` sets. Fixed values are for tests (deterministic XML)."""
+    :func:`vdi.console_tickets.issue_ticket` sets. Fixed values are for tests (deterministic XML)."""
     description: str | None = None
 
 

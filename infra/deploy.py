@@ -21,7 +21,8 @@ from infra.components import (
     StorageTier,
     StorageTierArgs,
 )
-from infra.plan import HallPlan, plan_hall
+from infra.hall_plan import HallPlan, plan_hall
+from infra.outputs import seat_key
 from infra.providers import GoldenImage, StoragePool
 from infra.spec import HallSpec
 
@@ -44,7 +45,7 @@ class Hall:
             "hall": self.plan.name,
             "prefix": self.plan.prefix,
             "networks": self.networks.summary,
-            "seats": pulumi.Output.all(**{f"{n:03d}": s.outputs for n, s in sorted(self.seats.items())})
+            "seats": pulumi.Output.all(**{seat_key(n): s.outputs for n, s in sorted(self.seats.items())})
             if self.seats
             else {},
             "app_tier": self.app_tier.outputs,

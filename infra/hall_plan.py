@@ -102,7 +102,8 @@ class DesktopPlan:
     network_keys: tuple[str, ...]
     memory_mib: int
     vcpus: int
-    role: str
+    purpose: str
+    """What the machine is for, in words (its libvirt description, and the subject of errors)."""
     running: bool
     filtered: bool = False
     """each NIC references its network's isolation filter (seat desktops)"""
@@ -257,7 +258,7 @@ def _machine(
     networks: list[str],
     memory_mib: int | None,
     vcpus: int | None,
-    role: str,
+    purpose: str,
     filtered: bool = False,
 ) -> DesktopPlan:
     where = host or spec.default_host
@@ -274,7 +275,7 @@ def _machine(
         network_keys=tuple(networks),
         memory_mib=memory_mib or manifest.memory_mib,
         vcpus=vcpus or manifest.vcpus,
-        role=role,
+        purpose=purpose,
         running=spec.settings.start_desktops,
         filtered=filtered,
     )
@@ -322,7 +323,7 @@ def plan_seat(spec: HallSpec, window: WindowSpec, images: list[ImagePlan] | None
             networks=[window.seat.network_of(side)],
             memory_mib=desktop.memory_mib,
             vcpus=desktop.vcpus,
-            role=f"window {window.number} ({window.name}) {side} desktop",
+            purpose=f"window {window.number} ({window.name}) {side} desktop",
             # the host answers on all its addresses on every bridge: without the filter a desktop
             # reaches the host's address on the other side's network
             filtered=True,
@@ -357,7 +358,7 @@ def plan_hall(spec: HallSpec) -> HallPlan:
             networks=vm.networks,
             memory_mib=vm.memory_mib,
             vcpus=vm.vcpus,
-            role=f"app tier VM {vm.name}",
+            purpose=f"app tier VM {vm.name}",
         )
         for vm in spec.app_tier.vms
     ]
@@ -374,7 +375,7 @@ def plan_hall(spec: HallSpec) -> HallPlan:
             networks=fs.networks,
             memory_mib=fs.memory_mib,
             vcpus=fs.vcpus,
-            role=f"storage tier file server {fs.name}",
+            purpose=f"storage tier file server {fs.name}",
         )
     storage_pool = next(p for p in pools if p.key == spec.storage_tier.pool)
     return HallPlan(

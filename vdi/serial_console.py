@@ -20,6 +20,8 @@ import libvirt
 from vdi.conn import libvirt_errors
 from vdi.exceptions import ConsoleError, ConsoleTimeout
 
+__all__ = ["SerialConsole"]
+
 POLL_SECONDS = 0.05
 
 
@@ -74,8 +76,11 @@ class SerialConsole:
         try:
             data = self._stream.recv(65536)
         except libvirt.libvirtError as exc:
-            raise ConsoleError(self.label, f"read failed: {exc.get_error_message()}",
-                               "check that the domain is still running") from exc
+            raise ConsoleError(
+                self.label,
+                f"read failed: {exc.get_error_message()}",
+                "check that the domain is still running",
+            ) from exc
         if data == -2:  # EAGAIN: nothing available yet
             return False
         if isinstance(data, bytes) and data:
@@ -120,8 +125,11 @@ class SerialConsole:
             try:
                 sent = self._stream.send(data)
             except libvirt.libvirtError as exc:
-                raise ConsoleError(self.label, f"write failed: {exc.get_error_message()}",
-                                   "check that the domain is still running") from exc
+                raise ConsoleError(
+                    self.label,
+                    f"write failed: {exc.get_error_message()}",
+                    "check that the domain is still running",
+                ) from exc
             if sent == -2:
                 if time.monotonic() > deadline:
                     raise ConsoleTimeout(self.label, "the guest does not accept input", None)
