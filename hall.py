@@ -32,6 +32,11 @@ EXTRA_COMMANDS: dict[str, list[str]] = {
     "images": ["images.testimage.cli:build_test", "vdi.cli.images:image_commands"],
 }
 
+# what a higher package lends a lower package's commands, named, not imported: vdi's desktop commands take
+# a desktop's URI and backup pool from its hall stack, which only infra can read
+_STACK_DEFAULTS = ("vdi.cli.common:DEFAULTS_PROVIDER", "infra.stack_defaults:desktop_defaults")
+WIRING: dict[str, list[tuple[str, str]]] = {"desktop": [_STACK_DEFAULTS], "backup": [_STACK_DEFAULTS]}
+
 
 class LazyGroup(click.Group):
     """A click group whose sub-commands are imported only when used."""
@@ -46,6 +51,9 @@ class LazyGroup(click.Group):
         command = _import_target(target[0])
         if not isinstance(command, click.Command):
             return _unavailable(cmd_name, target[1])
+        for setting, value in WIRING.get(cmd_name, []):
+            module_name, _, attr = setting.partition(":")
+            setattr(importlib.import_module(module_name), attr, value)
         if isinstance(command, click.Group):
             for extra in EXTRA_COMMANDS.get(cmd_name, []):
                 found = _import_target(extra)

@@ -34,7 +34,7 @@ import yaml
 
 from infra.engine import EngineRun, Progress, StackInterrupted, resource_label, run_engine
 from infra.pulumi_env import LocalBackend, PulumiCommandError, find_cli
-from infra.settings import PROJECT_ROOT
+from infra.settings import PROJECT_ROOT, project_dir
 from infra.spec import HallConfigError, HallSpec, Issue
 from infra.stack_config import LOCK_WAIT_SECONDS, StackConfigFile, StackLock
 from vdi import cancel as cancel_module
@@ -135,7 +135,7 @@ class HallStack:
     state_dir: Path = field(default_factory=default_state_dir)
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for the engine and providers (e.g. ``HALLCLOUD_LIBVIRT_URI`` in tests)."""
-    project_dir: Path = PROJECT_DIR
+    project_dir: Path = field(default_factory=project_dir)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)

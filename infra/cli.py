@@ -23,8 +23,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from infra.automation import PROJECT_DIR, HallStack
+from infra.automation import HallStack
 from infra.engine import StackCommandFailed, StackInterrupted
+from infra.settings import project_dir
 from infra.spec import HallConfigError
 from infra.stack_config import StackBusy
 from infra.summary import render_summary, seat_directory
@@ -80,8 +81,8 @@ def _progress(ctx: click.Context) -> Callable[[str], None] | None:
 @click.option(
     "--project-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=PROJECT_DIR,
-    show_default="the checkout",
+    default=project_dir,
+    show_default="$HALLCLOUD_PROJECT_DIR or the checkout",
     help="the Pulumi project: Pulumi.yaml and the stacks' Pulumi.<stack>.yaml",
 )
 @click.option(

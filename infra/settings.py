@@ -8,6 +8,8 @@ variable                             what                                       
                                      and the seats file: test harnesses with a
                                      private libvirtd
 ``HALLCLOUD_LIBVIRT_URI``            the same for every host                          (as above)
+``HALLCLOUD_PROJECT_DIR``            the Pulumi project: ``Pulumi.yaml`` and the      the checkout
+                                     stacks' ``Pulumi.<stack>.yaml`` files
 ``HALLCLOUD_STATE_DIR``              the state directory (:func:`vdi.paths.state_dir`  ``~/.local/state/
                                      reads it): the Pulumi file backend, its          hallcloud``
                                      passphrase and PULUMI_HOME, engine logs, locks
@@ -29,6 +31,7 @@ __all__ = [
     "PROJECT_ROOT",
     "libvirt_uri_env",
     "libvirt_uri_override",
+    "project_dir",
     "state_dir",
 ]
 
@@ -45,3 +48,9 @@ def libvirt_uri_env(host: str) -> str:
 def libvirt_uri_override(host: str) -> str | None:
     """``$HALLCLOUD_LIBVIRT_URI_<HOST>``, else ``$HALLCLOUD_LIBVIRT_URI``, else None."""
     return os.environ.get(libvirt_uri_env(host)) or os.environ.get(LIBVIRT_URI_ENV) or None
+
+
+def project_dir() -> Path:
+    """``$HALLCLOUD_PROJECT_DIR``, else the checkout (:data:`PROJECT_ROOT`)."""
+    value = os.environ.get("HALLCLOUD_PROJECT_DIR")
+    return Path(value).expanduser() if value else PROJECT_ROOT

@@ -10,6 +10,8 @@ variable                   what                                                d
 ``HALLCLOUD_SEATS_FILE``   the seats YAML ``hall console vv`` reads            ``.hallcloud/seats.yaml``
                            (``hall stack seats-file`` writes it)
 ``HALLCLOUD_STATE_DIR``    HallCloud's state directory (:mod:`vdi.paths`)      ``~/.local/state/hallcloud``
+``HALLCLOUD_FAILPOINTS``   fault-injection points to hold at, comma-separated  none
+                           (:mod:`vdi.failpoints`; tests of Ctrl-C and faults)
 =========================  ==================================================  ============================
 
 An empty variable counts as unset. The functions read the environment when called, so a command run in a
@@ -26,10 +28,12 @@ from vdi.conn import DEFAULT_URI
 __all__ = [
     "BACKUP_POOL_ENV",
     "DEFAULT_SEATS_FILE",
+    "FAILPOINTS_ENV",
     "SEATS_FILE_ENV",
     "STATE_DIR_ENV",
     "URI_ENV",
     "backup_pool",
+    "failpoints",
     "libvirt_uri",
     "libvirt_uri_from_env",
     "seats_file",
@@ -40,6 +44,7 @@ URI_ENV = "HALLCLOUD_URI"
 BACKUP_POOL_ENV = "HALLCLOUD_BACKUP_POOL"
 SEATS_FILE_ENV = "HALLCLOUD_SEATS_FILE"
 STATE_DIR_ENV = "HALLCLOUD_STATE_DIR"
+FAILPOINTS_ENV = "HALLCLOUD_FAILPOINTS"
 DEFAULT_SEATS_FILE = Path(".hallcloud/seats.yaml")
 
 
@@ -72,3 +77,8 @@ def state_dir_from_env() -> Path | None:
     """``$HALLCLOUD_STATE_DIR`` (``~`` expanded), or None when unset; :func:`vdi.paths.state_dir` decides."""
     value = _get(STATE_DIR_ENV)
     return Path(value).expanduser() if value else None
+
+
+def failpoints() -> frozenset[str]:
+    """The names in ``$HALLCLOUD_FAILPOINTS`` (comma-separated)."""
+    return frozenset(p.strip() for p in (_get(FAILPOINTS_ENV) or "").split(",") if p.strip())

@@ -94,9 +94,10 @@ class InfraSeatBackend:
         env: Mapping[str, str] | None = None,
         project_dir: Path | None = None,
     ) -> None:
-        from infra.automation import PROJECT_DIR, HallStack
+        from infra.automation import HallStack
+        from infra.settings import project_dir as default_project_dir
 
-        self.hall = HallStack(stack, Path(state_dir), dict(env or {}), project_dir or PROJECT_DIR)
+        self.hall = HallStack(stack, Path(state_dir), dict(env or {}), project_dir or default_project_dir())
         self.seat_template = dict(seat_template) if seat_template else None
 
     def _template(self) -> dict[str, Any]:

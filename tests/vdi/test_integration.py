@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import libvirt
 import pytest
 from click.testing import CliRunner
 
@@ -321,6 +322,9 @@ def test_define_domain_roundtrip_on_the_real_hypervisor_is_unchanged(live_conn, 
 
 @pytest.mark.slow
 def test_boot_test_interrupted_by_ctrl_c_removes_everything(live_uri, live_conn):
+    """Held before its marker (the guest is paused as soon as it runs), so the signal always lands in the
+    boot; started with SIGINT inherited as ignored, as a job started in the background by a
+    non-interactive shell gets it: the command must install its own handler."""
     import re
     import signal
     import time
@@ -330,6 +334,7 @@ def test_boot_test_interrupted_by_ctrl_c_removes_everything(live_uri, live_conn)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     assert proc.stderr is not None
     run = None
@@ -341,9 +346,22 @@ def test_boot_test_interrupted_by_ctrl_c_removes_everything(live_uri, live_conn)
             break
         assert time.monotonic() < deadline, "boot-test never reached the boot step"
     assert run is not None
+    while True:  # hold the guest before it can print its marker
+        assert time.monotonic() < deadline, "the boot-test guest never ran"
+        try:
+            dom = live_conn.lookupByName(run)
+            if dom.isActive():
+                dom.suspend()
+                break
+        except libvirt.libvirtError:
+            pass
+        time.sleep(0.05)
     assert leftovers(live_conn, run).get("domains") == [run]
+    sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
+    assert time.monotonic() - sent < 10
     assert "interrupted; everything the boot test created was removed" in err
+    assert "GUEST-READY" not in out
     assert leftovers(live_conn, run) == {}

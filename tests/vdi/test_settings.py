@@ -44,7 +44,8 @@ def test_the_vdi_commands_take_uri_and_backup_pool_from_the_environment() -> Non
     assert result.exit_code == 1
     assert "pool hc-t-no-such-pool: does not exist" in result.output  # both came from the environment
     empty = CliRunner().invoke(desktop, ["backups", "test"], env={**env, "HALLCLOUD_BACKUP_POOL": ""})
-    assert empty.exit_code == 2 and "Missing option '--pool'" in empty.output
+    assert empty.exit_code == 2 and "desktop test: which backup pool?" in empty.output
+    assert "pass --pool POOL" in empty.output
 
 
 def test_hall_console_vv_reads_the_seats_file_the_environment_names(tmp_path: Path) -> None:

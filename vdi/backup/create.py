@@ -14,6 +14,7 @@ from typing import Literal
 
 import libvirt
 
+from vdi import failpoints
 from vdi.backup.store import (
     BackupFile,
     BackupManifest,
@@ -73,6 +74,7 @@ def create_backup(
                 _offline_copy(conn, pool, disks, targets, progress)
             with libvirt_errors(f"pool {pool_name}", "refresh the pool"):
                 pool.refresh(0)
+            failpoints.hold("backup.copied")
             record = read_record(dom)
             origins = {o.dev: f"{o.pool}/{o.volume}" for o in (record.disks if record else [])}
             origins.update({d.dev: f"{d.pool}/{d.volume}" for d in disks if d.defined_as_volume})

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import libvirt
 
+from vdi import failpoints
 from vdi.backup.restore import RestoreResult, restore_backup
 from vdi.backup.store import get_backup
 from vdi.backup.streams import Progress, quiet
@@ -61,6 +62,7 @@ def verify_backup(
         manifest = get_backup(conn, pool_name, bid)
         restored = restore_backup(conn, pool_name, bid, target=scratch, isolate=True, progress=progress)
         pattern = expect or f"GUEST-READY {manifest.arch}"
+        failpoints.hold("drill.restored")
         progress(f"booting scratch desktop {scratch}", None, None)
         start_domain(conn, scratch, paused=True)
         with SerialConsole(conn, scratch) as console:

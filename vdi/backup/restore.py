@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from vdi import failpoints
 from vdi.backup.store import BackupManifest, get_backup, verify_checksums
 from vdi.backup.streams import Progress, copy_volume, quiet
 from vdi.desktops import desktop_disks, desktop_lock, read_record, volume_of_path, write_record
@@ -209,6 +210,7 @@ def _restore_new(
                 progress,
                 f"restoring {f.dev}",
             )
+            failpoints.hold("restore.copying")
         define_domain(conn, planned)
         record = DesktopRecord(disks=[DiskOrigin(dev, p, v) for dev, (p, v) in dests.items()])
         if manifest.golden:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from vdi.cli.common import ProgressPrinter, pool_option, session, uri_option
+from vdi.backup.store import desktop_of
+from vdi.cli.common import (
+    ProgressPrinter,
+    desktop_uri_option,
+    pool_option,
+    resolve_pool,
+    resolve_uri,
+    session,
+)
 
 __all__ = ["backup"]
 
@@ -19,11 +27,13 @@ def backup() -> None:
 @pool_option
 @click.option("--expect", help="console text that proves the guest is up (default: GUEST-READY <arch>)")
 @click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for it")
-@uri_option
-def verify_cmd(backup_id: str, pool: str, expect: str | None, timeout: float, uri: str) -> None:
+@desktop_uri_option
+def verify_cmd(backup_id: str, pool: str | None, expect: str | None, timeout: float, uri: str | None) -> None:
     from vdi.backup import verify_backup
 
-    with session(uri) as conn:
+    desktop = desktop_of(backup_id)
+    pool = resolve_pool(pool, desktop)
+    with session(resolve_uri(uri, desktop), on_interrupt="the scratch desktop was removed") as conn:
         result = verify_backup(
             conn, pool, backup_id, expect=expect, timeout=timeout, progress=ProgressPrinter()
         )

@@ -1,27 +1,46 @@
-"""What every vdi command shares: ``--uri``, ``--pool``, a libvirt session, and progress on stderr.
+"""What every vdi command shares: ``--uri``, ``--pool``, defaults from the hall stack, a libvirt session
+that Ctrl-C stops cleanly, and progress on stderr.
 
-Each command takes ``--uri`` (default ``$HALLCLOUD_URI`` or ``qemu:///system``); backup commands take
-``--pool`` (default ``$HALLCLOUD_BACKUP_POOL``), the storage tier's backup pool. Long copies print
-their progress on stderr; :class:`vdi.exceptions.VdiError` becomes a one-line error and exit status 1.
+A command that acts on one desktop takes what the desktop's hall stack knows unless told otherwise: its
+host's URI and the backup pool of its snapshot policy. vdi knows nothing of stacks: the ``hall`` shell
+names the function that looks a desktop up (:data:`DEFAULTS_PROVIDER`, ``"module:function"``, called
+with the desktop's name, returning :class:`DesktopDefaults` or None). Then ``$HALLCLOUD_URI`` /
+``$HALLCLOUD_BACKUP_POOL``, then ``qemu:///system``.
+
+:func:`session` runs a command's work with SIGINT and SIGTERM turned into a clean stop: the operation's
+own ``finally`` blocks remove what it made, then the command says so and exits 130 (SIGINT) or 143
+(SIGTERM). :class:`vdi.exceptions.VdiError` becomes a one-line error and exit status 1.
 """
 
 from __future__ import annotations
 
-import signal
+import importlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType
+from dataclasses import dataclass
 
 import click
 import libvirt
 
 from vdi import settings
+from vdi.cancel import EXIT_CODES, interruptible, signal_of
 from vdi.conn import DEFAULT_URI, connection
 from vdi.exceptions import VdiError
 
-__all__ = ["ProgressPrinter", "pool_option", "session", "sigterm_as_interrupt", "uri_option"]
+__all__ = [
+    "DEFAULTS_PROVIDER",
+    "DesktopDefaults",
+    "ProgressPrinter",
+    "desktop_defaults",
+    "desktop_uri_option",
+    "pool_option",
+    "resolve_pool",
+    "resolve_uri",
+    "session",
+    "uri_option",
+]
 
 uri_option = click.option(
     "--uri",
@@ -29,40 +48,81 @@ uri_option = click.option(
     show_default=f"${settings.URI_ENV} or {DEFAULT_URI}",
     help=f"libvirt connection URI (env: {settings.URI_ENV})",
 )
-
-
-def _pool_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    # click does not check `required` against a default computed by a function
-    if not value:
-        raise click.MissingParameter(ctx=ctx, param=param)
-    return value
-
-
+desktop_uri_option = click.option(
+    "--uri",
+    default=None,
+    help=f"libvirt connection URI (default: the desktop's host in its hall stack, else ${settings.URI_ENV} "
+    f"or {DEFAULT_URI})",
+)
 pool_option = click.option(
     "--pool",
     "pool",
-    default=settings.backup_pool,
-    callback=_pool_given,
-    show_default=f"${settings.BACKUP_POOL_ENV}",
-    help=f"the backup pool of the storage tier (env: {settings.BACKUP_POOL_ENV}; required)",
+    default=None,
+    help="the storage tier's backup pool (default: the backup pool of the desktop's snapshot policy in its "
+    f"hall stack, else ${settings.BACKUP_POOL_ENV})",
 )
 
 
-def sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+@dataclass(frozen=True)
+class DesktopDefaults:
+    """What a desktop's hall stack says about it."""
+
+    source: str
+    """Where the defaults come from, for messages (``stack demo``)."""
+    uri: str | None = None
+    backup_pool: str | None = None
+
+
+DEFAULTS_PROVIDER: str | None = None
+"""``"module:function"`` looking a desktop up in the hall stacks; set by the ``hall`` shell."""
+
+
+def desktop_defaults(desktop: str) -> DesktopDefaults | None:
+    """What the hall stacks know about ``desktop`` (None without a provider or a stack that has it)."""
+    if not DEFAULTS_PROVIDER:
+        return None
+    module, _, attr = DEFAULTS_PROVIDER.partition(":")
+    lookup: Callable[[str], DesktopDefaults | None] = getattr(importlib.import_module(module), attr)
+    return lookup(desktop)
+
+
+def resolve_uri(uri: str | None, desktop: str | None) -> str:
+    """``--uri`` if given, else the desktop's host in its stack, else ``$HALLCLOUD_URI`` / the default."""
+    if uri:
+        return uri
+    found = desktop_defaults(desktop) if desktop else None
+    return (found.uri if found else None) or settings.libvirt_uri()
+
+
+def resolve_pool(pool: str | None, desktop: str) -> str:
+    """``--pool`` if given, else the desktop's policy's backup pool in its stack, else the environment."""
+    if pool:
+        return pool
+    found = desktop_defaults(desktop)
+    if found is not None and found.backup_pool:
+        return found.backup_pool
+    from_env = settings.backup_pool()
+    if from_env:
+        return from_env
+    where = f"{found.source} gives desktop {desktop} no backup pool" if found else "no hall stack has it"
+    raise click.UsageError(
+        f"desktop {desktop}: which backup pool? {where}. Fix: pass --pool POOL, set "
+        f"${settings.BACKUP_POOL_ENV}, or give the window a snapshot policy with a backup_pool in its stack"
+    )
 
 
 @contextmanager
-def session(uri: str) -> Iterator[libvirt.virConnect]:
-    """A connection; vdi errors become click errors, SIGTERM unwinds like Ctrl-C (cleanup runs)."""
-    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
+def session(uri: str, *, on_interrupt: str = "stopped") -> Iterator[libvirt.virConnect]:
+    """A connection for one command's work. vdi errors become click errors; Ctrl-C or SIGTERM unwind the
+    work (its cleanup runs), then the command prints ``interrupted; <on_interrupt>`` and exits 130/143."""
     try:
-        with connection(uri) as conn:
+        with interruptible(), connection(uri) as conn:
             yield conn
     except VdiError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as exc:
+        click.echo(f"interrupted; {on_interrupt}", err=True)
+        sys.exit(EXIT_CODES.get(signal_of(exc), 130))
 
 
 class ProgressPrinter:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import click
 
-from vdi.cli.common import ProgressPrinter, pool_option, session, uri_option
+from vdi.cli.common import (
+    ProgressPrinter,
+    desktop_uri_option,
+    pool_option,
+    resolve_pool,
+    resolve_uri,
+    session,
+)
 from vdi.exceptions import VdiError
 
 __all__ = ["desktop"]
@@ -25,13 +32,13 @@ def desktop() -> None:
 @click.option("--description")
 @click.option("--disk-only", is_flag=True, help="UEFI desktops: leave the memory out (quiesced if possible)")
 @click.option("--no-quiesce", is_flag=True, help="do not freeze file systems through the guest agent")
-@uri_option
+@desktop_uri_option
 def snapshot_cmd(
     name: str, snap: str | None, description: str | None, disk_only: bool, no_quiesce: bool, uri: str
 ) -> None:
     from vdi.snapshots import create_snapshot
 
-    with session(uri) as conn:
+    with session(resolve_uri(uri, name)) as conn:
         result = create_snapshot(
             conn, name, snap, description=description, memory=not disk_only, quiesce=not no_quiesce
         )
@@ -46,11 +53,11 @@ def snapshot_cmd(
 
 @desktop.command("snapshots", help="List the snapshots of desktop NAME, oldest first.")
 @click.argument("name")
-@uri_option
-def snapshots_cmd(name: str, uri: str) -> None:
+@desktop_uri_option
+def snapshots_cmd(name: str, uri: str | None) -> None:
     from vdi.snapshots import list_snapshots
 
-    with session(uri) as conn:
+    with session(resolve_uri(uri, name)) as conn:
         infos = list_snapshots(conn, name)
     if not infos:
         click.echo(f"{name} has no snapshots")
@@ -71,11 +78,11 @@ def snapshots_cmd(name: str, uri: str) -> None:
     default=None,
     help="state after the revert (default: a running desktop stays running)",
 )
-@uri_option
-def restore_cmd(name: str, snapshot: str, running: bool | None, uri: str) -> None:
+@desktop_uri_option
+def restore_cmd(name: str, snapshot: str, running: bool | None, uri: str | None) -> None:
     from vdi.snapshots import revert_snapshot
 
-    with session(uri) as conn:
+    with session(resolve_uri(uri, name)) as conn:
         result = revert_snapshot(conn, name, snapshot, running=running)
     state = "running" if result.running else "stopped"
     click.echo(f"{name} reverted to {snapshot} in {result.seconds:.1f} s ({state})")
@@ -84,11 +91,11 @@ def restore_cmd(name: str, snapshot: str, running: bool | None, uri: str) -> Non
 @desktop.command("delete-snapshot", help="Delete SNAPSHOT of desktop NAME (external chains are committed).")
 @click.argument("name")
 @click.argument("snapshot")
-@uri_option
-def delete_snapshot_cmd(name: str, snapshot: str, uri: str) -> None:
+@desktop_uri_option
+def delete_snapshot_cmd(name: str, snapshot: str, uri: str | None) -> None:
     from vdi.snapshots import delete_snapshot
 
-    with session(uri) as conn:
+    with session(resolve_uri(uri, name)) as conn:
         delete_snapshot(conn, name, snapshot)
     click.echo(f"deleted snapshot {snapshot} of {name}")
 
@@ -97,11 +104,12 @@ def delete_snapshot_cmd(name: str, snapshot: str, uri: str) -> None:
 @click.argument("name")
 @pool_option
 @click.option("--no-quiesce", is_flag=True, help="do not freeze file systems through the guest agent")
-@uri_option
-def backup_cmd(name: str, pool: str, no_quiesce: bool, uri: str) -> None:
+@desktop_uri_option
+def backup_cmd(name: str, pool: str | None, no_quiesce: bool, uri: str | None) -> None:
     from vdi.backup import create_backup
 
-    with session(uri) as conn:
+    pool = resolve_pool(pool, name)
+    with session(resolve_uri(uri, name), on_interrupt="the partial backup was removed") as conn:
         manifest = create_backup(conn, name, pool, quiesce=not no_quiesce, progress=ProgressPrinter())
     for note in manifest.notes:
         click.echo(f"  note: {note}")
@@ -114,11 +122,12 @@ def backup_cmd(name: str, pool: str, no_quiesce: bool, uri: str) -> None:
 @desktop.command("backups", help="List the backups of desktop NAME in the backup pool.")
 @click.argument("name")
 @pool_option
-@uri_option
-def backups_cmd(name: str, pool: str, uri: str) -> None:
+@desktop_uri_option
+def backups_cmd(name: str, pool: str | None, uri: str | None) -> None:
     from vdi.backup import list_backups
 
-    with session(uri) as conn:
+    pool = resolve_pool(pool, name)
+    with session(resolve_uri(uri, name)) as conn:
         entries = list_backups(conn, pool, name)
     if not entries:
         click.echo(f"{name} has no backups in pool {pool}")
@@ -140,19 +149,20 @@ def backups_cmd(name: str, pool: str, uri: str) -> None:
 @click.option("--to", "target", help="restore into a new desktop of this name instead")
 @click.option("--target-pool", help="pool for a new desktop's disks (default: the original disks' pool)")
 @click.option("--start/--no-start", default=None, help="default: running again if it was running")
-@uri_option
+@desktop_uri_option
 def restore_backup_cmd(
     name: str,
     backup_id: str | None,
-    pool: str,
+    pool: str | None,
     target: str | None,
     target_pool: str | None,
     start: bool | None,
-    uri: str,
+    uri: str | None,
 ) -> None:
     from vdi.backup import list_backups, restore_backup
 
-    with session(uri) as conn:
+    pool = resolve_pool(pool, name)
+    with session(resolve_uri(uri, name), on_interrupt="what the restore had copied was removed") as conn:
         if backup_id is None:
             complete = [e for e in list_backups(conn, pool, name) if e.complete]
             if not complete:
@@ -184,12 +194,12 @@ def restore_backup_cmd(
 @click.option(
     "--yes", is_flag=True, help="do not ask: everything on the disk and all snapshots are discarded"
 )
-@uri_option
-def reset_cmd(name: str, golden: str | None, yes: bool, uri: str) -> None:
+@desktop_uri_option
+def reset_cmd(name: str, golden: str | None, yes: bool, uri: str | None) -> None:
     from vdi.recovery import reset_desktop
 
     if not yes:
         click.confirm(f"discard everything on {name}'s disk and all its snapshots?", abort=True)
-    with session(uri) as conn:
+    with session(resolve_uri(uri, name), on_interrupt="stopped") as conn:
         result = reset_desktop(conn, name, golden=golden, progress=lambda m: click.echo(f"  {m}", err=True))
     click.echo(f"reset {name} from {result.golden}" + (" and started it" if result.restarted else ""))

@@ -6,14 +6,14 @@ Each command takes ``--uri`` (default ``$HALLCLOUD_URI`` or ``qemu:///system``) 
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import click
 
 from images.catalog import CatalogError, load_catalog
 from images.profiles import ProfileError, known_arches
-from vdi.cli.common import sigterm_as_interrupt, uri_option
+from vdi.cancel import EXIT_CODES, interruptible, signal_of
+from vdi.cli.common import uri_option
 from vdi.conn import connection
 from vdi.domain_plan import image_for
 from vdi.exceptions import VdiError
@@ -52,16 +52,14 @@ def validate(uri: str) -> None:
 @click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for the marker")
 @uri_option
 def boot_test_command(arch: str, timeout: float, uri: str) -> None:
-    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
-        result = boot_test(arch, uri, timeout=timeout, progress=lambda m: click.echo(m, err=True))
+        with interruptible():
+            result = boot_test(arch, uri, timeout=timeout, progress=lambda m: click.echo(m, err=True))
     except VdiError as exc:
         raise click.ClickException(str(exc)) from exc
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # boot_test removed everything it created while unwinding
         click.echo("interrupted; everything the boot test created was removed", err=True)
-        raise SystemExit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        raise SystemExit(EXIT_CODES.get(signal_of(exc), 130)) from None
     for nic, mac in result.nics:
         click.echo(f"NIC {nic} {mac}")
     click.echo(f"GUEST-READY arch={arch} seconds={result.seconds:.1f}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from vdi import settings
-from vdi.cli.common import sigterm_as_interrupt
+from vdi.cancel import interruptible
 from vdi.conn import DEFAULT_URI
 from vdi.exceptions import VdiError
 
@@ -51,9 +50,9 @@ def scheduler_cmd(policies: Path, uri: str | None, interval: float, once: bool) 
     if once:
         sched.tick()
         return
-    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
-        sched.run_forever(interval=interval)
+        with interruptible():
+            sched.run_forever(interval=interval)
     except KeyboardInterrupt:
         click.echo("scheduler stopped")
 
