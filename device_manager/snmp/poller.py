@@ -78,8 +78,10 @@ _V3_MESSAGE_COST = 60
 
 
 def _group_columns(
-    columns: Sequence[tuple[str, str, univ.ObjectIdentifier]], rows: dict[str, int] | None,
-    default_max_rep: int, message_cost: int,
+    columns: Sequence[tuple[str, str, univ.ObjectIdentifier]],
+    rows: dict[str, int] | None,
+    default_max_rep: int,
+    message_cost: int,
 ) -> list[tuple[list[tuple[str, str, univ.ObjectIdentifier]], int]]:
     """Columns per GETBULK and its max-repetitions. A GETBULK fetches max-repetitions rows of *every*
     column, so a long table (supplies) makes short ones (alerts) drag back unrelated OIDs. Knowing each
@@ -99,7 +101,7 @@ def _group_columns(
     best = (cost(ordered), len(ordered))
     for split in range(1, len(ordered)):
         best = min(best, (cost(ordered[:split]) + cost(ordered[split:]), split))
-    parts = [ordered[:best[1]], ordered[best[1]:]] if best[1] < len(ordered) else [ordered]
+    parts = [ordered[: best[1]], ordered[best[1] :]] if best[1] < len(ordered) else [ordered]
     # the largest group first: it also carries the scalars
     parts.sort(key=lambda tables: -sum(len(by_table[t]) for t in tables))
     return [([c for t in part for c in by_table[t]], max(need[t] for t in part)) for part in parts]
@@ -191,13 +193,20 @@ def _ber_int(value: int) -> bytes:
 
 # RFC 3414 section 4 discovery: noAuthNoPriv, empty user and engine ID, reportable. Any agent with
 # SNMPv3 answers it with a usmStatsUnknownEngineIDs report.
-_DISCOVERY_PROBE = _tlv(0x30, (
-    _ber_int(3)
-    + _tlv(0x30, _ber_int(0x4A69) + _ber_int(65507) + _tlv(0x04, b"\x04") + _ber_int(3))
-    + _tlv(0x04, _tlv(0x30, _tlv(0x04, b"") + _ber_int(0) + _ber_int(0) + _tlv(0x04, b"") * 3))
-    + _tlv(0x30, _tlv(0x04, b"") + _tlv(0x04, b"")
-           + _tlv(0xA0, _ber_int(0x37F0) + _ber_int(0) + _ber_int(0) + _tlv(0x30, b"")))
-))
+_DISCOVERY_PROBE = _tlv(
+    0x30,
+    (
+        _ber_int(3)
+        + _tlv(0x30, _ber_int(0x4A69) + _ber_int(65507) + _tlv(0x04, b"\x04") + _ber_int(3))
+        + _tlv(0x04, _tlv(0x30, _tlv(0x04, b"") + _ber_int(0) + _ber_int(0) + _tlv(0x04, b"") * 3))
+        + _tlv(
+            0x30,
+            _tlv(0x04, b"")
+            + _tlv(0x04, b"")
+            + _tlv(0xA0, _ber_int(0x37F0) + _ber_int(0) + _ber_int(0) + _tlv(0x30, b"")),
+        )
+    ),
+)
 
 
 class _FirstDatagram(asyncio.DatagramProtocol):
@@ -221,9 +230,9 @@ def _ber_items(data: bytes) -> list[tuple[int, bytes]]:
         pos += 2
         if length & 0x80:
             size = length & 0x7F
-            length = int.from_bytes(data[pos:pos + size], "big")
+            length = int.from_bytes(data[pos : pos + size], "big")
             pos += size
-        items.append((tag, data[pos:pos + length]))
+        items.append((tag, data[pos : pos + length]))
         pos += length
     return items
 
@@ -269,7 +278,8 @@ async def _discover_engine_id(target: PollTarget) -> bytes | None:
     future: asyncio.Future[bytes] = loop.create_future()
     try:
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _FirstDatagram(future), remote_addr=(target.address, target.port))
+            lambda: _FirstDatagram(future), remote_addr=(target.address, target.port)
+        )
     except OSError:
         return None
     try:
@@ -361,32 +371,59 @@ class Poller:
         try:
             raw, count, rows = await self._fetch(target, profile, plan)
         except _Failure as failure:
-            return PollResult(target.device_id, failure.status, duration_s=time.perf_counter() - started,
-                              error=str(failure))
+            return PollResult(
+                target.device_id, failure.status, duration_s=time.perf_counter() - started, error=str(failure)
+            )
         self._learned_rows[target.device_id] = (target.device_type, rows)
         decoded = decode(profile, raw)
         status: Status = "degraded" if decoded.problems else "up"
-        return PollResult(target.device_id, status, decoded.metrics, decoded.facts, decoded.problems,
-                          time.perf_counter() - started, None, count)
+        return PollResult(
+            target.device_id,
+            status,
+            decoded.metrics,
+            decoded.facts,
+            decoded.problems,
+            time.perf_counter() - started,
+            None,
+            count,
+        )
 
-    async def _fetch(self, target: PollTarget, profile: PollProfile, plan: _Plan
-                     ) -> tuple[Raw, int, dict[str, int]]:
+    async def _fetch(
+        self, target: PollTarget, profile: PollProfile, plan: _Plan
+    ) -> tuple[Raw, int, dict[str, int]]:
         learned = self._learned_rows.get(target.device_id)
         rows = learned[1] if learned is not None and learned[0] == target.device_type else None
         message_cost = _V3_MESSAGE_COST if isinstance(target.credential, SnmpV3) else _V2C_MESSAGE_COST
         groups = _group_columns(plan.columns, rows, profile.max_repetitions, message_cost)
         raw = Raw()
         rows_by_table: dict[str, set[str]] = {}
-        counts = await asyncio.gather(*(
-            self._walk(target, plan, with_scalars=index == 0, columns=columns, max_rep=max_rep, raw=raw,
-                       rows_by_table=rows_by_table)
-            for index, (columns, max_rep) in enumerate(groups)
-        ))
+        counts = await asyncio.gather(
+            *(
+                self._walk(
+                    target,
+                    plan,
+                    with_scalars=index == 0,
+                    columns=columns,
+                    max_rep=max_rep,
+                    raw=raw,
+                    rows_by_table=rows_by_table,
+                )
+                for index, (columns, max_rep) in enumerate(groups)
+            )
+        )
         return raw, sum(counts), {table: len(indices) for table, indices in rows_by_table.items()}
 
-    async def _walk(self, target: PollTarget, plan: _Plan, *, with_scalars: bool,
-                    columns: Sequence[tuple[str, str, univ.ObjectIdentifier]], max_rep: int, raw: Raw,
-                    rows_by_table: dict[str, set[str]]) -> int:
+    async def _walk(
+        self,
+        target: PollTarget,
+        plan: _Plan,
+        *,
+        with_scalars: bool,
+        columns: Sequence[tuple[str, str, univ.ObjectIdentifier]],
+        max_rep: int,
+        raw: Raw,
+        rows_by_table: dict[str, set[str]],
+    ) -> int:
         """GETBULK conversation for some columns (and the scalars); fills ``raw``, returns values."""
         count = 0
         # Column state: (table, column, base oid, base length, last oid requested from).
@@ -443,7 +480,10 @@ class Poller:
         return count
 
     async def _bulk_request(
-        self, target: PollTarget, non_repeaters: int, max_rep: int,
+        self,
+        target: PollTarget,
+        non_repeaters: int,
+        max_rep: int,
         var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
     ) -> Sequence[tuple[univ.ObjectIdentifier, Any]]:
         credential = target.credential
@@ -455,7 +495,11 @@ class Poller:
 
     # ---- SNMPv2c over the v1arch dispatcher --------------------------------------------------------
     async def _v2c_bulk(
-        self, target: PollTarget, credential: SnmpV2c, non_repeaters: int, max_rep: int,
+        self,
+        target: PollTarget,
+        credential: SnmpV2c,
+        non_repeaters: int,
+        max_rep: int,
         var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
     ) -> Sequence[tuple[univ.ObjectIdentifier, Any]]:
         if self._dispatcher is None:
@@ -466,13 +510,15 @@ class Poller:
         transport = self._v1_targets.get(key)
         if transport is None:
             transport = await v1.UdpTransportTarget.create(
-                (target.address, target.port), timeout=target.timeout, retries=target.retries)
+                (target.address, target.port), timeout=target.timeout, retries=target.retries
+            )
             self._v1_targets[key] = transport
         auth = self._v1_auth.get(credential.community)
         if auth is None:
             auth = self._v1_auth[credential.community] = v1.CommunityData(credential.community, mpModel=1)
         error_indication, error_status, error_index, result = await v1.bulk_cmd(
-            self._dispatcher, auth, transport, non_repeaters, max_rep, *var_binds)
+            self._dispatcher, auth, transport, non_repeaters, max_rep, *var_binds
+        )
         self._check(target, error_indication, error_status, error_index)
         return result
 
@@ -490,7 +536,11 @@ class Poller:
         return engine
 
     async def _v3_bulk(
-        self, target: PollTarget, credential: SnmpV3, non_repeaters: int, max_rep: int,
+        self,
+        target: PollTarget,
+        credential: SnmpV3,
+        non_repeaters: int,
+        max_rep: int,
         var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
     ) -> Sequence[tuple[univ.ObjectIdentifier, Any]]:
         key = (credential, target.address, target.port, target.timeout, target.retries)
@@ -498,16 +548,22 @@ class Poller:
         if route is None:
             engine = self._v3_engine_for(credential)
             transport = await v3.UdpTransportTarget.create(
-                (target.address, target.port), timeout=target.timeout, retries=target.retries)
+                (target.address, target.port), timeout=target.timeout, retries=target.retries
+            )
             auth = v3.UsmUserData(
-                credential.user, credential.auth_key, credential.priv_key,
-                authProtocol=v3.usmHMAC192SHA256AuthProtocol, privProtocol=v3.usmAesCfb128Protocol)
+                credential.user,
+                credential.auth_key,
+                credential.priv_key,
+                authProtocol=v3.usmHMAC192SHA256AuthProtocol,
+                privProtocol=v3.usmAesCfb128Protocol,
+            )
             address_name, _params = self._lcd.configure(engine, auth, transport, b"")
             route = self._v3_route[key] = (engine, address_name)
         engine, address_name = route
         for _attempt in range(2):
             error_indication, error_status, error_index, result = await self._v3_send(
-                engine, address_name, non_repeaters, max_rep, var_binds)
+                engine, address_name, non_repeaters, max_rep, var_binds
+            )
             if not isinstance(error_indication, errind.RequestTimedOut):
                 break
             # No answer. Either the device is away, or it is alive and does not like our request.
@@ -520,26 +576,41 @@ class Poller:
                 continue
             # Same engine, alive, silent: net-snmp drops an AES-encrypted PDU it cannot parse (wrong
             # privacy key) without a report. A credential problem, not an outage.
-            raise _Failure("auth_error", f"device {target.device_id} ({target.address}:{target.port}): "
-                                         f"answers SNMPv3 engine discovery but not authPriv requests of user "
-                                         f"{credential.user!r}: the privacy key is probably wrong")
+            raise _Failure(
+                "auth_error",
+                f"device {target.device_id} ({target.address}:{target.port}): "
+                f"answers SNMPv3 engine discovery but not authPriv requests of user "
+                f"{credential.user!r}: the privacy key is probably wrong",
+            )
         self._check(target, error_indication, error_status, error_index)
         return result
 
     async def _v3_send(
-        self, engine: v3.SnmpEngine, address_name: str, non_repeaters: int, max_rep: int,
+        self,
+        engine: v3.SnmpEngine,
+        address_name: str,
+        non_repeaters: int,
+        max_rep: int,
         var_binds: Sequence[tuple[univ.ObjectIdentifier, univ.Null]],
     ) -> tuple[Any, int, int, Sequence[Any]]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, int, int, Sequence[Any]]] = loop.create_future()
 
-        def done(_engine: Any, _handle: Any, error_indication: Any, error_status: Any, error_index: Any,
-                 result: Any, _ctx: Any) -> None:
+        def done(
+            _engine: Any,
+            _handle: Any,
+            error_indication: Any,
+            error_status: Any,
+            error_index: Any,
+            result: Any,
+            _ctx: Any,
+        ) -> None:
             if not future.done():
                 future.set_result((error_indication, error_status, error_index, result))
 
         self._bulk.send_varbinds(
-            engine, address_name, None, b"", non_repeaters, max_rep, list(var_binds), done)
+            engine, address_name, None, b"", non_repeaters, max_rep, list(var_binds), done
+        )
         return await future
 
     @staticmethod
@@ -547,10 +618,15 @@ class Poller:
         where = f"device {target.device_id} ({target.address}:{target.port})"
         if error_indication:
             if isinstance(error_indication, errind.RequestTimedOut):
-                hint = " (a wrong SNMPv2c community looks the same)" if isinstance(
-                    target.credential, SnmpV2c) else ""
-                raise _Failure("down", f"{where}: no response after {target.retries + 1} tries of "
-                                       f"{target.timeout:g} s{hint}")
+                hint = (
+                    " (a wrong SNMPv2c community looks the same)"
+                    if isinstance(target.credential, SnmpV2c)
+                    else ""
+                )
+                raise _Failure(
+                    "down",
+                    f"{where}: no response after {target.retries + 1} tries of {target.timeout:g} s{hint}",
+                )
             if isinstance(error_indication, _AUTH_ERRORS):
                 raise _Failure("auth_error", f"{where}: SNMPv3 credentials rejected: {error_indication}")
             raise _Failure("down", f"{where}: {error_indication}")
@@ -559,4 +635,3 @@ class Poller:
             raise _Failure("auth_error", f"{where}: agent answered {_PDU_AUTH_ERRORS[status]}")
         if status:
             raise _Failure("down", f"{where}: agent answered error-status {status} at index {error_index}")
-

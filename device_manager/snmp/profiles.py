@@ -46,16 +46,24 @@ DECODER_REQUIREMENTS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
         set(),
         {
             "hrProcessorTable": {"hrProcessorLoad"},
-            "hrStorageTable": {"hrStorageType", "hrStorageDescr", "hrStorageAllocationUnits",
-                               "hrStorageSize", "hrStorageUsed"},
+            "hrStorageTable": {
+                "hrStorageType",
+                "hrStorageDescr",
+                "hrStorageAllocationUnits",
+                "hrStorageSize",
+                "hrStorageUsed",
+            },
         },
     ),
     "printer": (
         set(),
         {
             "hrPrinterTable": {"hrPrinterStatus", "hrPrinterDetectedErrorState"},
-            "prtMarkerSuppliesTable": {"prtMarkerSuppliesDescription", "prtMarkerSuppliesMaxCapacity",
-                                       "prtMarkerSuppliesLevel"},
+            "prtMarkerSuppliesTable": {
+                "prtMarkerSuppliesDescription",
+                "prtMarkerSuppliesMaxCapacity",
+                "prtMarkerSuppliesLevel",
+            },
             "prtInputTable": {"prtInputMaxCapacity", "prtInputCurrentLevel"},
             "prtAlertTable": {"prtAlertSeverityLevel", "prtAlertCode"},
         },

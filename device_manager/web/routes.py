@@ -71,7 +71,8 @@ class WebState:
     desktop_cache: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     desktop_queries: dict[str, concurrent.futures.Future[SeatStates]] = field(default_factory=dict)
     executor: concurrent.futures.ThreadPoolExecutor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="desktop-states"))
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="desktop-states")
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -138,8 +139,10 @@ def static_file(path: str) -> FileResponse:
 @router.get("/ui/novnc/{path:path}")
 def novnc_file(path: str) -> FileResponse:
     if not NOVNC_DIR.is_dir():
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"noVNC is not installed at {NOVNC_DIR}; install Debian's novnc")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"noVNC is not installed at {NOVNC_DIR}; install Debian's novnc",
+        )
     return FileResponse(_file_under(NOVNC_DIR, path))
 
 
@@ -160,8 +163,9 @@ def _query_states(uri: str, seats: list[Seat]) -> dict[str, dict[str, str]]:
 
     try:
         with connection(uri) as conn:
-            return {seat.name: {str(k): str(v) for k, v in desktop_states(conn, seat).items()}
-                    for seat in seats}
+            return {
+                seat.name: {str(k): str(v) for k, v in desktop_states(conn, seat).items()} for seat in seats
+            }
     except VdiError as exc:
         log.warning("desktop states from %s: %s", uri, exc)
         return {seat.name: {"gov": "unknown", "internet": "unknown"} for seat in seats}
@@ -211,15 +215,24 @@ def _overview(app: FastAPI, db: Session, principal: Principal) -> dict[str, Any]
     site_ids = {s.id for s in sites}
     areas = [a for a in db.scalars(select(Area).order_by(Area.name)) if a.site_id in site_ids]
     windows = [w for w in db.scalars(select(Window).order_by(Window.number)) if w.site_id in site_ids]
-    devices = list(db.scalars(inventory.scoped(select(Device).order_by(Device.name), Device.site_id,
-                                               principal)))
-    alerts = list(db.scalars(
-        inventory.scoped(select(Alert).join(Device, Device.id == Alert.device_id), Device.site_id, principal)
-        .where(Alert.status != "resolved").order_by(Alert.opened_at.desc())
-    ))
+    devices = list(
+        db.scalars(inventory.scoped(select(Device).order_by(Device.name), Device.site_id, principal))
+    )
+    alerts = list(
+        db.scalars(
+            inventory.scoped(
+                select(Alert).join(Device, Device.id == Alert.device_id), Device.site_id, principal
+            )
+            .where(Alert.status != "resolved")
+            .order_by(Alert.opened_at.desc())
+        )
+    )
     slug_of = {s.id: s.slug for s in sites}
-    seats = [seat for seat in seats_of(app)
-             if seat.site in slug_of.values() or (seat.site is None and principal.unscoped)]
+    seats = [
+        seat
+        for seat in seats_of(app)
+        if seat.site in slug_of.values() or (seat.site is None and principal.unscoped)
+    ]
     states = _desktop_states(app, seats)
     has_jobs = _has_jobs_api(app)
     return {
@@ -227,17 +240,55 @@ def _overview(app: FastAPI, db: Session, principal: Principal) -> dict[str, Any]
         "features": {"jobs": has_jobs},
         "sites": [{"id": s.id, "name": s.name, "slug": s.slug} for s in sites],
         "areas": [{"id": a.id, "site_id": a.site_id, "name": a.name, "floor": a.floor} for a in areas],
-        "windows": [{"id": w.id, "site_id": w.site_id, "area_id": w.area_id, "number": w.number,
-                     "name": w.name, "services": list(w.services or [])} for w in windows],
-        "devices": [{"id": d.id, "name": d.name, "site_id": d.site_id, "window_id": d.window_id,
-                     "area_id": d.area_id, "device_type": d.device_type.slug, "address": d.address,
-                     "status": d.status, "oper_status": d.oper_status,
-                     "last_seen": d.last_seen.isoformat() if d.last_seen else None} for d in devices],
-        "alerts": [{"id": a.id, "device_id": a.device_id, "kind": a.kind, "severity": a.severity,
-                    "status": a.status, "message": a.message, "opened_at": a.opened_at.isoformat()}
-                   for a in alerts],
-        "seats": [{"name": s.name, "site": s.site, "window": s.window, "gov": s.gov, "internet": s.internet,
-                   "states": states.get(s.name, {})} for s in seats],
+        "windows": [
+            {
+                "id": w.id,
+                "site_id": w.site_id,
+                "area_id": w.area_id,
+                "number": w.number,
+                "name": w.name,
+                "services": list(w.services or []),
+            }
+            for w in windows
+        ],
+        "devices": [
+            {
+                "id": d.id,
+                "name": d.name,
+                "site_id": d.site_id,
+                "window_id": d.window_id,
+                "area_id": d.area_id,
+                "device_type": d.device_type.slug,
+                "address": d.address,
+                "status": d.status,
+                "oper_status": d.oper_status,
+                "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+            }
+            for d in devices
+        ],
+        "alerts": [
+            {
+                "id": a.id,
+                "device_id": a.device_id,
+                "kind": a.kind,
+                "severity": a.severity,
+                "status": a.status,
+                "message": a.message,
+                "opened_at": a.opened_at.isoformat(),
+            }
+            for a in alerts
+        ],
+        "seats": [
+            {
+                "name": s.name,
+                "site": s.site,
+                "window": s.window,
+                "gov": s.gov,
+                "internet": s.internet,
+                "states": states.get(s.name, {}),
+            }
+            for s in seats
+        ],
         "device_types": sorted(db.scalars(select(DeviceType.slug))),
     }
 
@@ -305,8 +356,9 @@ def _seat_visible(db: Session, principal: Principal, seat: Seat) -> bool:
 
 
 @router.post("/ui/api/seats/{name}/token")
-def issue_seat_token(request: Request, db: SessionDep, principal: ItStaff, name: str,
-                     payload: SeatTokenRequest | None = None) -> dict[str, Any]:
+def issue_seat_token(
+    request: Request, db: SessionDep, principal: ItStaff, name: str, payload: SeatTokenRequest | None = None
+) -> dict[str, Any]:
     """A token that opens seat ``name``'s page (and only that), shown once."""
     seat = seats_of(request.app).find(name)
     if seat is None or not _seat_visible(db, principal, seat):
@@ -314,9 +366,15 @@ def issue_seat_token(request: Request, db: SessionDep, principal: ItStaff, name:
     db.close()  # end the read transaction: on SQLite it would block the audit entry's write
     ttl_s = (payload or SeatTokenRequest()).ttl_hours * 3600
     token = seat_tokens.issue(request.app.state.settings.secret_key.get_secret_value(), seat.name, ttl_s)
-    audit.record(request.app.state.session_factory, principal=principal, action="seat.token",
-                 path=f"POST {request.url.path}", status_code=200,
-                 client=client_address(request), detail=f"seat {seat.name}")
+    audit.record(
+        request.app.state.session_factory,
+        principal=principal,
+        action="seat.token",
+        path=f"POST {request.url.path}",
+        status_code=200,
+        client=client_address(request),
+        detail=f"seat {seat.name}",
+    )
     return {"seat": seat.name, "token": token, "expires_in": ttl_s, "url": f"/seat/{seat.name}#token={token}"}
 
 
@@ -364,14 +422,27 @@ def seat_session(request: Request, response: Response, name: str, payload: SeatS
     secret = request.app.state.settings.secret_key.get_secret_value()
     grant = seat_tokens.verify(secret, payload.token, name) if seat else None
     if grant is None:
-        audit.record(request.app.state.session_factory, principal=None, action="auth.failed",
-                     path=f"POST {request.url.path}", status_code=401,
-                     client=client_address(request), detail=f"seat token for {name}")
+        audit.record(
+            request.app.state.session_factory,
+            principal=None,
+            action="auth.failed",
+            path=f"POST {request.url.path}",
+            status_code=401,
+            client=client_address(request),
+            detail=f"seat token for {name}",
+        )
         request.app.state.auth_failures.take(client_address(request))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this seat's token is wrong or expired")
     max_age = max(1, int(grant.expires_at - time.time()))
-    response.set_cookie(_cookie_name(name), payload.token, max_age=max_age, path=f"/seat/{name}",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        _cookie_name(name),
+        payload.token,
+        max_age=max_age,
+        path=f"/seat/{name}",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return {"seat": name}
 
 
@@ -397,12 +468,23 @@ async def open_console(request: Request, seat: SeatGrant, role: str) -> JSONResp
         with connection(seat.uri) as conn:
             ticket = issue_ticket(conn, desktop, ttl_s=CONSOLE_TICKET_TTL_S, protocol="vnc")
         proxy = proxies.open(f"seat {seat.name} {role}", ticket.host, ticket.port)
-        audit.record(request.app.state.session_factory, principal=None, action="console.open",
-                     path=f"POST {request.url.path}", status_code=200,
-                     client=client_address(request),
-                     detail=f"seat {seat.name} {role} desktop {desktop}")  # never the password
-        return {"role": role, "desktop": desktop, "port": proxy.port, "path": proxy.path,
-                "password": ticket.password, "expires_in": CONSOLE_TICKET_TTL_S}
+        audit.record(
+            request.app.state.session_factory,
+            principal=None,
+            action="console.open",
+            path=f"POST {request.url.path}",
+            status_code=200,
+            client=client_address(request),
+            detail=f"seat {seat.name} {role} desktop {desktop}",
+        )  # never the password
+        return {
+            "role": role,
+            "desktop": desktop,
+            "port": proxy.port,
+            "path": proxy.path,
+            "password": ticket.password,
+            "expires_in": CONSOLE_TICKET_TTL_S,
+        }
 
     try:
         data = await run_in_threadpool(open_)

@@ -52,7 +52,7 @@ def verify(secret_key: str, token: str, seat: str, *, now: float | None = None) 
     """The grant if ``token`` is genuine, unexpired and for ``seat``; otherwise None."""
     if not token.startswith(PREFIX) or token.count(".") != 1:
         return None
-    body, mac = token[len(PREFIX):].split(".")
+    body, mac = token[len(PREFIX) :].split(".")
     expected = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(mac, expected):
         return None

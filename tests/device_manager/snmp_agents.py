@@ -55,20 +55,52 @@ def snmpget_args(credential: SnmpV2c | SnmpV3) -> list[str]:
     """net-snmp command-line options for a credential (used by readiness checks and the benchmark)."""
     if isinstance(credential, SnmpV2c):
         return ["-v2c", "-c", credential.community]
-    return ["-v3", "-l", "authPriv", "-u", credential.user, "-a", "SHA-256", "-A", credential.auth_key,
-            "-x", "AES", "-X", credential.priv_key]
+    return [
+        "-v3",
+        "-l",
+        "authPriv",
+        "-u",
+        credential.user,
+        "-a",
+        "SHA-256",
+        "-A",
+        credential.auth_key,
+        "-x",
+        "AES",
+        "-X",
+        credential.priv_key,
+    ]
 
 
-def wait_until_answers(host: str, port: int, credential: SnmpV2c | SnmpV3, timeout: float = 30.0,
-                       process: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+def wait_until_answers(
+    host: str,
+    port: int,
+    credential: SnmpV2c | SnmpV3,
+    timeout: float = 30.0,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     """Poll sysUpTime.0 with snmpget until the agent answers; fail with the agent's log otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             break
         done = subprocess.run(
-            ["snmpget", *snmpget_args(credential), "-t", "0.5", "-r", "0", "-On", f"{host}:{port}",
-             "1.3.6.1.2.1.1.3.0"], capture_output=True, text=True, check=False)
+            [
+                "snmpget",
+                *snmpget_args(credential),
+                "-t",
+                "0.5",
+                "-r",
+                "0",
+                "-On",
+                f"{host}:{port}",
+                "1.3.6.1.2.1.1.3.0",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode == 0 and "1.3.6.1.2.1.1.3.0" in done.stdout:
             return
         time.sleep(0.2)
@@ -104,11 +136,18 @@ class _Agent:
             return
         command, env = self._command()
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            cwd=self.workdir, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
         try:
-            wait_until_answers(self.host, self.port, self._ready_credential(), timeout, self.process,
-                               self.log_path)
+            wait_until_answers(
+                self.host, self.port, self._ready_credential(), timeout, self.process, self.log_path
+            )
         except Exception:
             self.stop()
             raise
@@ -146,9 +185,15 @@ class _Agent:
 class SnmpdAgent(_Agent):
     """net-snmp's snmpd on loopback: v2c community ``community`` and v3 authPriv ``v3_user``."""
 
-    def __init__(self, workdir: Path | None = None, port: int | None = None, community: str = "public",
-                 v3_user: SnmpV3 = V3_USER, sys_name: str = "hallcloud-snmpd",
-                 extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        port: int | None = None,
+        community: str = "public",
+        v3_user: SnmpV3 = V3_USER,
+        sys_name: str = "hallcloud-snmpd",
+        extra_config: str = "",
+    ) -> None:
         super().__init__(workdir, port)
         self.community = community
         self.v3_user = v3_user
@@ -187,7 +232,14 @@ class SnmpdAgent(_Agent):
 
 # What snmpsim imports from the venv (found with sys.modules after starting one).
 SIMULATOR_PACKAGES = (
-    "snmpsim", "pysnmp", "pyasn1", "pysmi", "cryptography", "cffi", "certifi", "_cffi_backend",
+    "snmpsim",
+    "pysnmp",
+    "pyasn1",
+    "pysmi",
+    "cryptography",
+    "cffi",
+    "certifi",
+    "_cffi_backend",
 )
 
 
@@ -227,7 +279,8 @@ def _simulator_python() -> tuple[str, dict[str, str]]:
         return sys.executable, env
     if not Path(SYSTEM_PYTHON).exists():
         raise RuntimeError(
-            "snmpsim must drop root and needs /usr/bin/python3 (apt-get install python3 python3-gdbm)")
+            "snmpsim must drop root and needs /usr/bin/python3 (apt-get install python3 python3-gdbm)"
+        )
     env["PYTHONPATH"] = str(_simulator_site_packages())
     return SYSTEM_PYTHON, env
 
@@ -239,9 +292,16 @@ class SnmpsimAgent(_Agent):
     benchmark can address many distinct (port, community) devices through one process.
     """
 
-    def __init__(self, workdir: Path | None = None, port: int | None = None,
-                 data_files: Sequence[Path] | None = None, v3_user: SnmpV3 = V3_USER,
-                 v3_data: str = "kiosk", endpoints: int = 1, max_var_binds: int = 256) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        port: int | None = None,
+        data_files: Sequence[Path] | None = None,
+        v3_user: SnmpV3 = V3_USER,
+        v3_data: str = "kiosk",
+        endpoints: int = 1,
+        max_var_binds: int = 256,
+    ) -> None:
         super().__init__(workdir, port)
         self.data_files = list(data_files) if data_files is not None else sorted(DATA_DIR.glob("*.snmprec"))
         self.v3_user = v3_user
@@ -277,8 +337,10 @@ class SnmpsimAgent(_Agent):
             # The simulator runs as nobody: it reads the data and writes its index cache.
             blocked = [p for p in self.workdir.parents if not os.stat(p).st_mode & 0o001]
             if blocked:
-                raise RuntimeError(f"snmpsim runs as nobody and cannot enter {blocked[0]} (mode "
-                                   f"{oct(os.stat(blocked[0]).st_mode & 0o777)}); use a workdir under /tmp")
+                raise RuntimeError(
+                    f"snmpsim runs as nobody and cannot enter {blocked[0]} (mode "
+                    f"{oct(os.stat(blocked[0]).st_mode & 0o777)}); use a workdir under /tmp"
+                )
             for path in (self.workdir, self.data_dir, *self.data_dir.iterdir()):
                 path.chmod(0o755 if path.is_dir() else 0o644)
             shutil.chown(self.cache_dir, "nobody", "nogroup")
@@ -287,11 +349,20 @@ class SnmpsimAgent(_Agent):
         self._prepare()
         python, env = _simulator_python()
         u = self.v3_user
-        command = [python, "-m", "snmpsim.commands.responder", "--log-level=error",
-                   f"--data-dir={self.data_dir}", f"--cache-dir={self.cache_dir}",
-                   f"--max-var-binds={self.max_var_binds}",
-                   f"--v3-user={u.user}", f"--v3-auth-key={u.auth_key}", "--v3-auth-proto=SHA256",
-                   f"--v3-priv-key={u.priv_key}", "--v3-priv-proto=AES"]
+        command = [
+            python,
+            "-m",
+            "snmpsim.commands.responder",
+            "--log-level=error",
+            f"--data-dir={self.data_dir}",
+            f"--cache-dir={self.cache_dir}",
+            f"--max-var-binds={self.max_var_binds}",
+            f"--v3-user={u.user}",
+            f"--v3-auth-key={u.auth_key}",
+            "--v3-auth-proto=SHA256",
+            f"--v3-priv-key={u.priv_key}",
+            "--v3-priv-proto=AES",
+        ]
         command += [f"--agent-udpv4-endpoint={self.host}:{p}" for p in self.ports]
         if os.geteuid() == 0:
             command += ["--process-user=nobody", "--process-group=nogroup"]

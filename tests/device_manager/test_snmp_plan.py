@@ -18,8 +18,13 @@ def test_first_poll_is_one_request_with_the_profile_default() -> None:
 
 
 def test_long_and_short_tables_are_split_when_it_pays() -> None:
-    rows = {"hrDeviceTable": 1, "hrPrinterTable": 1, "prtMarkerSuppliesTable": 6, "prtInputTable": 3,
-            "prtAlertTable": 3}
+    rows = {
+        "hrDeviceTable": 1,
+        "hrPrinterTable": 1,
+        "prtMarkerSuppliesTable": 6,
+        "prtInputTable": 3,
+        "prtAlertTable": 3,
+    }
     groups = _group_columns(PRINTER.columns, rows, 10, 10)
     assert _tables(groups) == [
         ({"hrDeviceTable", "hrPrinterTable", "prtInputTable", "prtAlertTable"}, 4),
@@ -31,6 +36,7 @@ def test_long_and_short_tables_are_split_when_it_pays() -> None:
 
 
 def test_max_repetitions_is_capped_by_the_profile() -> None:
-    rows = dict.fromkeys(("hrDeviceTable", "hrPrinterTable", "prtMarkerSuppliesTable", "prtInputTable",
-                          "prtAlertTable"), 50)
+    rows = dict.fromkeys(
+        ("hrDeviceTable", "hrPrinterTable", "prtMarkerSuppliesTable", "prtInputTable", "prtAlertTable"), 50
+    )
     assert [max_rep for _, max_rep in _group_columns(PRINTER.columns, rows, 10, 10)] == [10]

@@ -25,8 +25,13 @@ pytestmark = pytest.mark.integration
 PROFILES = load_profiles()
 
 
-async def _poll(agent: SnmpsimAgent | SnmpdAgent, device_type: str, credential: SnmpV2c | SnmpV3,
-                timeout: float = 1.0, retries: int = 1) -> PollResult:
+async def _poll(
+    agent: SnmpsimAgent | SnmpdAgent,
+    device_type: str,
+    credential: SnmpV2c | SnmpV3,
+    timeout: float = 1.0,
+    retries: int = 1,
+) -> PollResult:
     poller = Poller(PROFILES)
     try:
         target = PollTarget(1, agent.host, agent.port, device_type, credential, timeout, retries)
@@ -57,8 +62,11 @@ async def test_odd_vendor_printer(snmpsim_agent: SnmpsimAgent) -> None:  # noqa:
     assert trays["3"]["state"] == "unknown"
     assert result.facts["printer_errors"] == ["noPaper", "lowToner", "doorOpen", "inputTrayEmpty"]
     assert result.facts["printer_status"] == "other"
-    assert [a["code"] for a in result.facts["alerts"]] == ["inputMediaSupplyEmpty", "doorOpen",
-                                                          "markerTonerAlmostEmpty"]
+    assert [a["code"] for a in result.facts["alerts"]] == [
+        "inputMediaSupplyEmpty",
+        "doorOpen",
+        "markerTonerAlmostEmpty",
+    ]
     assert result.metrics["printer.alerts_critical"] == 2.0
     assert _problems(result) == {("paper_out", "Tray 1"), ("door_open", None), ("supply_low", "Cyan Toner")}
     assert result.values_count >= 50 and result.error is None
@@ -126,7 +134,10 @@ async def test_snmpd_v2c_and_v3(snmpd_agent: SnmpdAgent) -> None:  # noqa: F811
     ids=["wrong-auth-key", "unknown-user", "wrong-priv-key"],
 )
 async def test_wrong_v3_credentials_are_auth_error_not_down(
-    snmpd_agent: SnmpdAgent, snmpsim_agent: SnmpsimAgent, credential: SnmpV3, reason: str  # noqa: F811
+    snmpd_agent: SnmpdAgent,  # noqa: F811
+    snmpsim_agent: SnmpsimAgent,  # noqa: F811
+    credential: SnmpV3,
+    reason: str,
 ) -> None:
     result = await _poll(snmpd_agent, "kiosk", credential, timeout=0.5, retries=0)
     assert result.status == "auth_error" and reason in (result.error or "")
@@ -140,10 +151,12 @@ async def test_wrong_and_right_keys_for_one_user_in_one_poller(snmpd_agent: Snmp
     poller = Poller(PROFILES)
     wrong = SnmpV3(V3_USER.user, "wrong-auth-key", V3_USER.priv_key)
     try:
-        results = await poller.poll_many([
-            PollTarget(i, snmpd_agent.host, snmpd_agent.port, "ups", cred, 1.0, 0)
-            for i, cred in enumerate([V3_USER, wrong, V3_USER, wrong])
-        ])
+        results = await poller.poll_many(
+            [
+                PollTarget(i, snmpd_agent.host, snmpd_agent.port, "ups", cred, 1.0, 0)
+                for i, cred in enumerate([V3_USER, wrong, V3_USER, wrong])
+            ]
+        )
     finally:
         poller.close()
     assert [r.status for r in results] == ["up", "auth_error", "up", "auth_error"]
@@ -172,8 +185,18 @@ async def test_stopped_agent_is_down_and_comes_back(own_snmpsim: SnmpsimAgent) -
 
 async def test_poll_many_mixed_fleet_is_bounded(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
     kinds = [("printer", "printer"), ("ups", "ups"), ("switch", "switch"), ("kiosk", "kiosk")]
-    targets = [PollTarget(i, snmpsim_agent.host, snmpsim_agent.port, kinds[i % 4][0],
-                          snmpsim_agent.credential(kinds[i % 4][1]), 2.0, 1) for i in range(40)]
+    targets = [
+        PollTarget(
+            i,
+            snmpsim_agent.host,
+            snmpsim_agent.port,
+            kinds[i % 4][0],
+            snmpsim_agent.credential(kinds[i % 4][1]),
+            2.0,
+            1,
+        )
+        for i in range(40)
+    ]
     poller = Poller(PROFILES, concurrency=5)
     try:
         first = await poller.poll_many(targets)
@@ -200,8 +223,9 @@ async def test_v3_device_with_a_new_engine_id_after_restart_comes_back(
     agent: SnmpdAgent | SnmpsimAgent = request.getfixturevalue(agent_fixture)
     poller = Poller(PROFILES)
     target = PollTarget(3, agent.host, agent.port, "ups", V3_USER, 0.5, 1)
-    wrong_priv = PollTarget(4, agent.host, agent.port, "ups", SnmpV3(V3_USER.user, V3_USER.auth_key,
-                                                                     "wrong-priv-key"), 0.5, 0)
+    wrong_priv = PollTarget(
+        4, agent.host, agent.port, "ups", SnmpV3(V3_USER.user, V3_USER.auth_key, "wrong-priv-key"), 0.5, 0
+    )
     try:
         assert (await poller.poll(target)).status in ("up", "degraded")
         agent.restart()  # both agents come back with a new snmpEngineID
@@ -234,8 +258,15 @@ async def test_walks_continue_over_truncated_answers(snmpsim_agent: SnmpsimAgent
     capped_poller._bulk_request = truncated  # type: ignore[method-assign]
     try:
         for device_type, community in (("printer", "printer"), ("switch", "switch"), ("kiosk", "kiosk")):
-            target = PollTarget(1, snmpsim_agent.host, snmpsim_agent.port, device_type,
-                                snmpsim_agent.credential(community), 2.0, 1)
+            target = PollTarget(
+                1,
+                snmpsim_agent.host,
+                snmpsim_agent.port,
+                device_type,
+                snmpsim_agent.credential(community),
+                2.0,
+                1,
+            )
             rounds = 0
             capped = await capped_poller.poll(target)
             full = await _poll(snmpsim_agent, device_type, snmpsim_agent.credential(community))

@@ -10,8 +10,17 @@ import pytest
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.profiles import DEFAULT_PROFILE_DIR, ProfileError, load_profiles
 
-ALL_TYPES = {"kiosk", "queue_ticket_machine", "calling_display", "printer", "id_reader", "thin_client",
-             "switch", "ups", "camera"}
+ALL_TYPES = {
+    "kiosk",
+    "queue_ticket_machine",
+    "calling_display",
+    "printer",
+    "id_reader",
+    "thin_client",
+    "switch",
+    "ups",
+    "camera",
+}
 
 
 def test_default_profiles_cover_every_device_type() -> None:
@@ -27,9 +36,15 @@ def test_default_profiles_cover_every_device_type() -> None:
     printer = profiles.for_type("printer")
     assert printer.decoders == ("system", "printer")
     columns = {c for _, c, _ in printer.columns}
-    assert {"prtMarkerSuppliesLevel", "prtMarkerSuppliesMaxCapacity", "prtInputCurrentLevel",
-            "prtInputMaxCapacity", "prtAlertCode", "hrPrinterStatus",
-            "hrPrinterDetectedErrorState"} <= columns
+    assert {
+        "prtMarkerSuppliesLevel",
+        "prtMarkerSuppliesMaxCapacity",
+        "prtInputCurrentLevel",
+        "prtInputMaxCapacity",
+        "prtAlertCode",
+        "hrPrinterStatus",
+        "hrPrinterDetectedErrorState",
+    } <= columns
     assert printer.thresholds.supply_low_percent == 15
 
 
@@ -72,7 +87,8 @@ def test_unknown_module_and_unknown_field(profile_dir: Path) -> None:
 
 def test_threshold_out_of_range_and_name_mismatch(profile_dir: Path) -> None:
     (profile_dir / "printer.yaml").write_text(
-        "device_type: printer\nmodules: [system, printer]\nthresholds: {supply_low_percent: 150}\n")
+        "device_type: printer\nmodules: [system, printer]\nthresholds: {supply_low_percent: 150}\n"
+    )
     with pytest.raises(ProfileError, match=r"thresholds.supply_low_percent"):
         load_profiles(profile_dir)
     (profile_dir / "printer.yaml").write_text("device_type: copier\nmodules: [system]\n")

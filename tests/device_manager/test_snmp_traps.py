@@ -13,8 +13,21 @@ from device_manager.snmp.traps import TrapEvent, TrapReceiver, classify
 
 SENDER_ENGINE_ID = "0x80001f8880c0ffee0000000001"  # what a device would have as snmpEngineID
 USER = SnmpV3("hallmon", "hallcloud-auth-key", "hallcloud-priv-key")
-V3 = ["-v3", "-l", "authPriv", "-u", USER.user, "-a", "SHA-256", "-A", USER.auth_key, "-x", "AES",
-      "-X", USER.priv_key]
+V3 = [
+    "-v3",
+    "-l",
+    "authPriv",
+    "-u",
+    USER.user,
+    "-a",
+    "SHA-256",
+    "-A",
+    USER.auth_key,
+    "-x",
+    "AES",
+    "-X",
+    USER.priv_key,
+]
 LINK_DOWN = "1.3.6.1.6.3.1.1.5.3"
 IF_INDEX = "1.3.6.1.2.1.2.2.1.1"
 
@@ -38,8 +51,9 @@ class Inbox:
 async def receiver() -> AsyncIterator[tuple[TrapReceiver, Inbox, str]]:
     inbox = Inbox()
     trap_receiver = TrapReceiver()
-    await trap_receiver.start("127.0.0.1", 0, ["hall-traps"], [USER], inbox.handler,
-                              v3_trap_engine_ids=[SENDER_ENGINE_ID])
+    await trap_receiver.start(
+        "127.0.0.1", 0, ["hall-traps"], [USER], inbox.handler, v3_trap_engine_ids=[SENDER_ENGINE_ID]
+    )
     assert trap_receiver.address is not None
     host, port = trap_receiver.address
     yield trap_receiver, inbox, f"{host}:{port}"
@@ -55,8 +69,18 @@ async def send(*args: str) -> None:
 V2C_CASES = [
     ("link_down", [LINK_DOWN, f"{IF_INDEX}.2", "i", "2"]),
     ("link_up", ["1.3.6.1.6.3.1.1.5.4", f"{IF_INDEX}.2", "i", "2"]),
-    ("printer_alert", ["1.3.6.1.2.1.43.18.2.0.1", "1.3.6.1.2.1.43.18.1.1.7.1.1", "i", "806",
-                       "1.3.6.1.2.1.43.18.1.1.8.1.1", "s", "Tray 1 empty"]),
+    (
+        "printer_alert",
+        [
+            "1.3.6.1.2.1.43.18.2.0.1",
+            "1.3.6.1.2.1.43.18.1.1.7.1.1",
+            "i",
+            "806",
+            "1.3.6.1.2.1.43.18.1.1.8.1.1",
+            "s",
+            "Tray 1 empty",
+        ],
+    ),
     ("ups_on_battery", ["1.3.6.1.2.1.33.2.1", "1.3.6.1.2.1.33.1.2.2.0", "i", "30"]),
     ("auth_failure", ["1.3.6.1.6.3.1.1.5.5"]),
     ("cold_start", ["1.3.6.1.6.3.1.1.5.1"]),
@@ -81,8 +105,18 @@ async def test_v2c_traps(receiver: tuple[TrapReceiver, Inbox, str], kind: str, p
 @pytest.mark.integration
 async def test_v3_authpriv_trap_from_a_known_engine(receiver: tuple[TrapReceiver, Inbox, str]) -> None:
     _, inbox, address = receiver
-    await send("snmptrap", *V3, "-e", SENDER_ENGINE_ID, address, "", "1.3.6.1.2.1.33.2.1",
-               "1.3.6.1.2.1.33.1.2.2.0", "i", "12")
+    await send(
+        "snmptrap",
+        *V3,
+        "-e",
+        SENDER_ENGINE_ID,
+        address,
+        "",
+        "1.3.6.1.2.1.33.2.1",
+        "1.3.6.1.2.1.33.1.2.2.0",
+        "i",
+        "12",
+    )
     event = await inbox.next()
     assert (event.kind, event.protocol, event.security_name) == ("ups_on_battery", "v3", "hallmon")
     assert event.varbinds["1.3.6.1.2.1.33.1.2.2.0"] == "12"
@@ -95,8 +129,9 @@ async def test_informs_are_acknowledged(receiver: tuple[TrapReceiver, Inbox, str
     await send("snmpinform", "-t", "2", "-r", "0", *V3, address, "", LINK_DOWN, f"{IF_INDEX}.5", "i", "5")
     event = await inbox.next()
     assert (event.kind, event.protocol, event.confirmed) == ("link_down", "v3", True)
-    await send("snmpinform", "-t", "2", "-r", "0", "-v2c", "-c", "hall-traps", address, "",
-               "1.3.6.1.2.1.43.18.2.0.1")
+    await send(
+        "snmpinform", "-t", "2", "-r", "0", "-v2c", "-c", "hall-traps", address, "", "1.3.6.1.2.1.43.18.2.0.1"
+    )
     event = await inbox.next()
     assert (event.kind, event.protocol, event.confirmed) == ("printer_alert", "v2c", True)
 
@@ -128,8 +163,21 @@ async def test_sync_handler_and_port_in_use() -> None:
         host, port = first.address
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
             await TrapReceiver().start("127.0.0.1", port, ["c"], [], events.append)
-        await send("snmptrap", "-v1", "-c", "c", f"{host}:{port}", "1.3.6.1.4.1.8072", "127.0.0.1", "2", "0",
-                   "", f"{IF_INDEX}.3", "i", "3")  # SNMPv1 linkDown (generic trap 2)
+        await send(
+            "snmptrap",
+            "-v1",
+            "-c",
+            "c",
+            f"{host}:{port}",
+            "1.3.6.1.4.1.8072",
+            "127.0.0.1",
+            "2",
+            "0",
+            "",
+            f"{IF_INDEX}.3",
+            "i",
+            "3",
+        )  # SNMPv1 linkDown (generic trap 2)
         for _ in range(50):
             if events:
                 break

@@ -34,9 +34,7 @@ SEAT = {"gov": {"image": IMAGE, "memory_mib": 160}, "internet": {"image": IMAGE,
 
 
 def hall_config(prefix: str, octet: int) -> dict:
-    return small_hall_config(
-        name="window setup test hall", prefix=prefix, uri=URI, octet=octet, image=IMAGE
-    )
+    return small_hall_config(name="window setup test hall", prefix=prefix, uri=URI, octet=octet, image=IMAGE)
 
 
 @pytest.fixture(scope="module")

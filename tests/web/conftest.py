@@ -20,8 +20,16 @@ from device_manager.core.security import issue_token
 from device_manager.main import create_app
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SECRET_KEY = "web-test-pepper-0123456789abcdef"
 TIMEOUT_MS = 90_000
 
@@ -39,11 +47,19 @@ class LiveServer:
     server: uvicorn.Server
     thread: threading.Thread
 
-    def token(self, role: str = "admin", site_ids: list[int] | None = None,
-              expires_days: int | None = 1) -> str:
+    def token(
+        self, role: str = "admin", site_ids: list[int] | None = None, expires_days: int | None = 1
+    ) -> str:
         with self.app.state.session_factory() as db:
-            _row, token = issue_token(db, SECRET_KEY, name=f"web-{role}", role=role, site_ids=site_ids,
-                                      expires_days=expires_days, created_by="tests")
+            _row, token = issue_token(
+                db,
+                SECRET_KEY,
+                name=f"web-{role}",
+                role=role,
+                site_ids=site_ids,
+                expires_days=expires_days,
+                created_by="tests",
+            )
             db.commit()
         return token
 
@@ -76,8 +92,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         for key, value in (state or {}).items():
             setattr(app.state, key, value)
         port = free_tcp_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

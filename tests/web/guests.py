@@ -68,8 +68,10 @@ class Guests:
 def paint_command(colour: str, label: str) -> str:
     code = COLOURS[colour][0]
     # hide the cursor, no blanking, white on <colour>, clear (fills with the background), the label
-    return (f"printf '\\033[?25l\\033[9;0]\\033[1;37;{code}m\\033[2J\\033[H\\n\\n\\n    {label}\\n\\n"
-            f"    HALLCLOUD TEST DESKTOP\\n' > /dev/tty1")
+    return (
+        f"printf '\\033[?25l\\033[9;0]\\033[1;37;{code}m\\033[2J\\033[H\\n\\n\\n    {label}\\n\\n"
+        f"    HALLCLOUD TEST DESKTOP\\n' > /dev/tty1"
+    )
 
 
 def _boot(uri: str, workdir: Path, spec: GuestSpec, seconds: dict[str, float], errors: list[str]) -> None:
@@ -78,8 +80,10 @@ def _boot(uri: str, workdir: Path, spec: GuestSpec, seconds: dict[str, float], e
         image = build_test_image("x86_64")
         domain = plan_domain(
             image_for(testimage_name("x86_64")),
-            DomainRequest(name=spec.name, kernel_boot=KernelBoot(
-                str(workdir / "vmlinuz"), str(workdir / "initrd"), image.cmdline)),
+            DomainRequest(
+                name=spec.name,
+                kernel_boot=KernelBoot(str(workdir / "vmlinuz"), str(workdir / "initrd"), image.cmdline),
+            ),
         )
         domain.graphics = [locked_graphics("vnc")] + ([locked_graphics("spice")] if spec.spice else [])
         define_domain(conn, domain)

@@ -38,24 +38,54 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2):
 
 @pytest.fixture
 def hall(serve, own_snmpd):  # noqa: F811 - pytest fixture
-    seats = SeatDirectory([Seat("w1", gov="hc-w-absent-gov", internet="hc-w-absent-net", site="north-hall",
-                                window=1)])
+    seats = SeatDirectory(
+        [Seat("w1", gov="hc-w-absent-gov", internet="hc-w-absent-net", site="north-hall", window=1)]
+    )
     server = serve(state={"seats": seats}, polling_enabled=True, poll_interval_s=1.0)
     server.app.state.polling.timeout_s, server.app.state.polling.retries = 0.5, 0
     admin = server.token("admin")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}) as client:
         site = post(client, "sites", name="城北行政服务中心", slug="north-hall")
         area = post(client, "areas", site_id=site["id"], name="一楼综合受理区", floor="1")
-        window = post(client, "windows", site_id=site["id"], area_id=area["id"], number=1, name="综合受理",
-                      services=["企业开办"])
+        window = post(
+            client,
+            "windows",
+            site_id=site["id"],
+            area_id=area["id"],
+            number=1,
+            name="综合受理",
+            services=["企业开办"],
+        )
         cred = post(client, "credential-profiles", kind="snmp_v2c", name="v2c", community=own_snmpd.community)
-        kiosk = post(client, "devices", name="kiosk-1", site_id=site["id"], area_id=area["id"],
-                     device_type="kiosk", address=own_snmpd.host, snmp_port=own_snmpd.port,
-                     snmp_credential_id=cred["id"])
-        post(client, "devices", name="tc-w1", site_id=site["id"], window_id=window["id"],
-             device_type="thin_client", address="10.20.1.11")
-        post(client, "devices", name="printer-w1", site_id=site["id"], window_id=window["id"],
-             device_type="printer", address="10.20.1.21")
+        kiosk = post(
+            client,
+            "devices",
+            name="kiosk-1",
+            site_id=site["id"],
+            area_id=area["id"],
+            device_type="kiosk",
+            address=own_snmpd.host,
+            snmp_port=own_snmpd.port,
+            snmp_credential_id=cred["id"],
+        )
+        post(
+            client,
+            "devices",
+            name="tc-w1",
+            site_id=site["id"],
+            window_id=window["id"],
+            device_type="thin_client",
+            address="10.20.1.11",
+        )
+        post(
+            client,
+            "devices",
+            name="printer-w1",
+            site_id=site["id"],
+            window_id=window["id"],
+            device_type="printer",
+            address="10.20.1.21",
+        )
         rules = client.get(f"{API}/alert-rules").json()["results"]
         down = next(r for r in rules if r["kind"] == "device_down")
         assert client.patch(f"{API}/alert-rules/{down['id']}", json={"raise_after": 1}).status_code == 200
@@ -76,8 +106,12 @@ def test_wrong_token_is_refused_on_the_login_form(serve, page):
     assert page.locator("#nav").is_hidden()
 
 
-def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(hall, page, own_snmpd,  # noqa: F811
-                                                                                artifacts_dir):
+def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(
+    hall,
+    page,
+    own_snmpd,  # noqa: F811
+    artifacts_dir,
+):
     server, kiosk, window = hall
     token = server.token("it_staff")
     page.goto(f"{server.url}/ui/")
@@ -150,12 +184,17 @@ def test_jobs_panel_follows_a_job_log_live(serve, page, artifacts_dir):
 
     server = serve()
     with server.app.state.session_factory() as db:
-        job = Job(kind="playbook", title="窗口 3 瘦客户端配置", status="running", progress=0.5,
-                  step="thin_client")
+        job = Job(
+            kind="playbook", title="窗口 3 瘦客户端配置", status="running", progress=0.5, step="thin_client"
+        )
         db.add(job)
         db.flush()
-        db.add_all([JobLogLine(job_id=job.id, seq=1, text="PLAY [thin clients]"),
-                    JobLogLine(job_id=job.id, seq=2, text="TASK [set kiosk URL] ok")])
+        db.add_all(
+            [
+                JobLogLine(job_id=job.id, seq=1, text="PLAY [thin clients]"),
+                JobLogLine(job_id=job.id, seq=2, text="TASK [set kiosk URL] ok"),
+            ]
+        )
         db.commit()
         job_id = job.id
     page.goto(f"{server.url}/ui/")
@@ -167,7 +206,8 @@ def test_jobs_panel_follows_a_job_log_live(serve, page, artifacts_dir):
     page.wait_for_selector(f"#job-table tr[data-job='{job_id}']")
     page.click(f"#job-table tr[data-job='{job_id}'] a")
     page.wait_for_function(
-        "document.querySelector('#job-log')?.textContent.includes('TASK [set kiosk URL] ok')")
+        "document.querySelector('#job-log')?.textContent.includes('TASK [set kiosk URL] ok')"
+    )
     with server.app.state.session_factory() as db:
         db.add(JobLogLine(job_id=job_id, seq=3, text="PLAY RECAP ok=2 failed=0"))
         db.get(Job, job_id).status = "succeeded"

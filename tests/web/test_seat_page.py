@@ -55,8 +55,13 @@ def colour_share(image: Image.Image, colour: tuple[int, int, int]) -> float:
 def seat_desktops():
     uri = hypervisor_uri()
     run = f"hc-w-{secrets.token_hex(3)}"
-    guests = start_guests(uri, [GuestSpec(f"{run}-gov", "blue", "GOV DESKTOP 1"),
-                                GuestSpec(f"{run}-net", "red", "INTERNET DESKTOP 1")])
+    guests = start_guests(
+        uri,
+        [
+            GuestSpec(f"{run}-gov", "blue", "GOV DESKTOP 1"),
+            GuestSpec(f"{run}-net", "red", "INTERNET DESKTOP 1"),
+        ],
+    )
     try:
         yield guests
     finally:
@@ -65,8 +70,13 @@ def seat_desktops():
 
 @pytest.fixture
 def seat_server(serve, seat_desktops):
-    seat = Seat("w1", gov=seat_desktops.specs[0].name, internet=seat_desktops.specs[1].name,
-                uri=seat_desktops.uri, window=1)
+    seat = Seat(
+        "w1",
+        gov=seat_desktops.specs[0].name,
+        internet=seat_desktops.specs[1].name,
+        uri=seat_desktops.uri,
+        window=1,
+    )
     other = Seat("w2", gov="hc-w-none-gov", internet="hc-w-none-net", uri=seat_desktops.uri, window=2)
     return serve(state={"seats": SeatDirectory([seat, other])})
 
@@ -122,7 +132,8 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
                 break
             assert time.monotonic() < deadline, (
                 f"{role} canvas never matched virDomainScreenshot "
-                f"(last: {None if image is None else differing_share(image, expected[role]):.3f})")
+                f"(last: {None if image is None else differing_share(image, expected[role]):.3f})"
+            )
             time.sleep(0.3)
         received[role] = image
         image.save(artifacts_dir / f"seat-canvas-{role}.png")
@@ -138,8 +149,10 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
 
     with seat_server.app.state.session_factory() as db:
         opened = db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "console.open")).all()
-    assert sorted(opened) == [f"seat w1 gov desktop {seat_desktops.specs[0].name}",
-                              f"seat w1 internet desktop {seat_desktops.specs[1].name}"]
+    assert sorted(opened) == [
+        f"seat w1 gov desktop {seat_desktops.specs[0].name}",
+        f"seat w1 internet desktop {seat_desktops.specs[1].name}",
+    ]
 
     assert page.get_attribute("body", "data-active") == "gov"
     assert page.locator("#pane-gov").is_visible() and not page.locator("#pane-internet").is_visible()
@@ -157,5 +170,7 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
     assert page.locator("#tab-gov").inner_text().startswith("Gov extranet")
     page.screenshot(path=str(artifacts_dir / "seat-page-internet-en.png"))
     diffs = {role: differing_share(received[role], expected[role]) for role in received}
-    print(f"both consoles connected {connected_s:.1f} s after opening the page; pixels differing from "
-          f"virDomainScreenshot: gov {diffs['gov']:.4%}, internet {diffs['internet']:.4%}")
+    print(
+        f"both consoles connected {connected_s:.1f} s after opening the page; pixels differing from "
+        f"virDomainScreenshot: gov {diffs['gov']:.4%}, internet {diffs['internet']:.4%}"
+    )

@@ -60,8 +60,12 @@ def test_each_console_gets_its_own_one_time_websockify():
 
 @pytest.fixture
 def web_app(serve):
-    seats = SeatDirectory([Seat("w1", gov="hc-w-x-gov", internet="hc-w-x-net", site="north-hall", window=1),
-                           Seat("w9", gov="hc-w-y-gov", internet="hc-w-y-net", site="south-hall", window=9)])
+    seats = SeatDirectory(
+        [
+            Seat("w1", gov="hc-w-x-gov", internet="hc-w-x-net", site="north-hall", window=1),
+            Seat("w9", gov="hc-w-y-gov", internet="hc-w-y-net", site="south-hall", window=9),
+        ]
+    )
     return serve(state={"seats": seats})
 
 
