@@ -31,7 +31,7 @@ from pathlib import Path
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.poller import Poller, PollResult, PollTarget
 from device_manager.snmp.profiles import DEFAULT_PROFILE_DIR, PollProfile, ProfileSet, load_profiles
-from tests.device_manager.snmp_agents import V3_USER, SnmpsimAgent, snmpget_args
+from device_manager.testing.snmp_agents import V3_USER, SnmpsimAgent, snmpget_args
 
 DEVICES = int(os.environ.get("BENCH_SNMP_DEVICES", "2000"))
 SIMULATORS = 2

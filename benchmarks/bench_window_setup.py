@@ -57,10 +57,10 @@ def run() -> str:
     from device_manager.db.session import make_engine
     from device_manager.jobs.runtime import OpsSettings, ops_runtime
     from device_manager.main import create_app
+    from device_manager.testing.ssh_hosts import HostFactory, new_client_key
     from device_manager.windows.seat import InfraSeatBackend
     from infra.automation import HallStack
     from infra.demo import leftovers
-    from tests.ops.hosts import HostFactory, new_client_key
 
     uri = os.environ.get("HALLCLOUD_URI", "qemu:///system")
     work = Path(tempfile.mkdtemp(prefix="hc-bench-ws-"))

@@ -6,7 +6,7 @@ temporary directory, and are stopped by the process handle we hold (never by nam
 * ``SnmpdAgent``: Debian's snmpd with a v2c community and a v3 authPriv user (SHA-256 + AES-128) made
   by ``createUser`` in its own config; ``-C`` so no system config is read, persistent state in its
   directory (``SNMP_PERSISTENT_DIR``).
-* ``SnmpsimAgent``: snmpsim serving our ``data/snmprec/*.snmprec`` files; each file is one simulated
+* ``SnmpsimAgent``: snmpsim serving our ``snmprec/*.snmprec`` files; each file is one simulated
   device, addressed by SNMPv2c community = file name (``printer``, ``ups``, ``switch``, ``kiosk``...).
   SNMPv3 requests (empty context, as our poller sends) are served from one chosen file (``v3_data``).
   snmpsim 1.2 must drop root (``--process-user=nobody``), so when we are root it runs under Debian's
@@ -14,9 +14,8 @@ temporary directory, and are stopped by the process handle we hold (never by nam
   the venv's own interpreter may live under ``/root``, which nobody cannot read (and when the venv
   itself is there too, a world-readable copy of the packages snmpsim needs is made under /tmp).
 
-Pytest fixtures at the bottom (``snmpd_agent``, ``snmpsim_agent``: session-wide, shared;
-``own_snmpsim``: a private agent a test may stop and restart). Import them into a test module or a
-conftest: ``from tests.device_manager.snmp_agents import snmpsim_agent  # noqa: F401``.
+The pytest fixtures around them (``snmpd_agent``, ``snmpsim_agent``: session-wide, shared;
+``own_snmpd``, ``own_snmpsim``: private agents a test may stop and restart) are in ``tests/plugin.py``.
 """
 
 from __future__ import annotations
@@ -24,31 +23,31 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
+from device_manager.testing.net import LOOPBACK, free_udp_port
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "snmprec"
-LOOPBACK = "127.0.0.1"
+DATA_DIR = Path(__file__).resolve().parent / "snmprec"
 V2C = SnmpV2c("public")
 V3_USER = SnmpV3("hallmon", "hallcloud-auth-key", "hallcloud-priv-key")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-
-def free_udp_port(host: str = LOOPBACK) -> int:
-    """A UDP port free right now on ``host`` (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = [
+    "DATA_DIR",
+    "V2C",
+    "V3_USER",
+    "SnmpdAgent",
+    "SnmpsimAgent",
+    "snmpget_args",
+    "wait_until_answers",
+]
 
 
 def snmpget_args(credential: SnmpV2c | SnmpV3) -> list[str]:
@@ -367,57 +366,3 @@ class SnmpsimAgent(_Agent):
         if os.geteuid() == 0:
             command += ["--process-user=nobody", "--process-group=nogroup"]
         return command, env
-
-
-# ---- pytest fixtures ---------------------------------------------------------------------------------
-def _need(binary: str) -> None:
-    if shutil.which(binary) is None:
-        pytest.fail(f"{binary} is not installed (make setup installs Debian's snmpd and snmp)")
-
-
-@pytest.fixture(scope="session")
-def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
-    """One snmpd for the session (do not stop it in a test; use ``own_snmpd`` for that)."""
-    _need("snmpd")
-    agent = SnmpdAgent(tmp_path_factory.mktemp("snmpd"))
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
-
-
-# snmpsim gets a directory of its own under /tmp: pytest's base temp directory is private to root
-# (0700), and the simulator runs as nobody.
-@pytest.fixture(scope="session")
-def snmpsim_agent() -> Iterator[SnmpsimAgent]:
-    """One snmpsim with every data file, for the session (do not stop it in a test)."""
-    _need("snmpget")
-    agent = SnmpsimAgent()
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
-
-
-@pytest.fixture
-def own_snmpsim() -> Iterator[SnmpsimAgent]:
-    """A private snmpsim the test may ``stop()`` and ``restart()`` (device down and back)."""
-    agent = SnmpsimAgent()
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
-
-
-@pytest.fixture
-def own_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
-    """A private snmpd the test may ``stop()`` and ``restart()``."""
-    agent = SnmpdAgent(tmp_path_factory.mktemp("own-snmpd"))
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()

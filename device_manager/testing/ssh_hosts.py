@@ -1,7 +1,7 @@
 """Test hall devices: a network namespace per device, a veth pair to it on a private /30, and an
 OpenSSH server inside with its own config, host key and authorized key in a temporary directory.
 
-Every name carries a random tag (``hc-o-<tag>-<role>``) so parallel sessions never clash, and
+Every name carries a random tag (``hc-o-<tag>-<device type>``) so parallel sessions never clash, and
 everything is undone by ``stop()``: the sshd we started (by pid), then the namespace (which takes its
 end of the veth pair with it, and so ours). Logins are as root with a key; the playbooks write below
 a per-device root directory (``hall_root``) because the namespaces share the host's file system.
@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+__all__ = ["HostFactory", "SshHost", "new_client_key"]
+
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=30, check=check)
@@ -40,7 +42,7 @@ def new_client_key() -> tuple[str, str]:
 
 @dataclass
 class SshHost:
-    role: str
+    device_type: str
     namespace: str
     host_if: str
     address: str  # inside the namespace
@@ -162,17 +164,17 @@ class HostFactory:
         self.hosts: list[SshHost] = []
         self.base = Path(tempfile.mkdtemp(prefix=f"hc-o-{self.tag}-"))
 
-    def create(self, role: str) -> SshHost:
+    def create(self, device_type: str) -> SshHost:
         index = len(self.hosts)
         if index >= 60:
             raise RuntimeError("at most 60 test hosts per factory")
-        namespace = f"hc-o-{self.tag}-{role[:12]}{index}"
+        namespace = f"hc-o-{self.tag}-{device_type[:12]}{index}"
         host_if, ns_if = f"hco{self.tag}{index}h", f"hco{self.tag}{index}n"
         gateway = f"10.250.{self.subnet}.{4 * index + 1}"
         address = f"10.250.{self.subnet}.{4 * index + 2}"
-        workdir = self.base / f"{role}{index}"
+        workdir = self.base / f"{device_type}{index}"
         workdir.mkdir()
-        host = SshHost(role, namespace, host_if, address, gateway, workdir, self.authorized_key)
+        host = SshHost(device_type, namespace, host_if, address, gateway, workdir, self.authorized_key)
         self.hosts.append(host)
         _run("ip", "netns", "add", namespace)
         _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)

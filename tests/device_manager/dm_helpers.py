@@ -1,10 +1,13 @@
-"""Small builders shared by the device-manager API tests."""
+"""Small builders shared by the device-manager API tests, and :class:`Api` (the app plus tokens)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+
+from device_manager.core.security import issue_token
+from tests.plugin import SECRET_KEY
 
 API = "/api/v1"
 
@@ -49,3 +52,35 @@ async def count(client: httpx.AsyncClient, headers: dict[str, str], path: str) -
     response = await client.get(f"{API}/{path}", headers=headers)
     assert response.status_code == 200, response.text
     return int(response.json()["count"])
+
+
+class Api:
+    """An app plus helpers to mint tokens and call it as a given role."""
+
+    def __init__(self, app: Any, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+        self.session_factory = app.state.session_factory
+
+    def token(
+        self,
+        role: str,
+        site_ids: list[int] | None = None,
+        expires_days: int | None = 30,
+        name: str | None = None,
+    ) -> str:
+        with self.session_factory() as db:
+            _row, token = issue_token(
+                db,
+                SECRET_KEY,
+                name=name or f"test-{role}",
+                role=role,
+                site_ids=site_ids,
+                expires_days=expires_days,
+                created_by="tests",
+            )
+            db.commit()
+        return token
+
+    def headers(self, role: str = "admin", site_ids: list[int] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, site_ids)}"}

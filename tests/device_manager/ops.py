@@ -1,56 +1,21 @@
-"""Fixtures of the operations tests: namespaced sshd test devices (a thin client, a calling display and
-a kiosk) and a device-manager app on SQLite whose inventory knows them."""
+"""Helpers of the tests that drive namespaced sshd devices through the API (SSH operations, playbooks,
+window setup): :class:`OpsApi` calls the app as a role and waits for jobs; :func:`make_hall` builds a
+site, a window and an inventory that knows the test devices. The fixtures are in ``conftest.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from device_manager.core.config import Settings
-from device_manager.core.secrets import generate_master_key
 from device_manager.core.security import issue_token
-from device_manager.jobs.runtime import OpsSettings, ops_runtime
-from device_manager.main import create_app
-from tests.device_manager.conftest import (  # noqa: F401 - fixtures
-    SECRET_KEY,
-    backend,
-    db_url,
-    postgres_server,
-    postgres_template,
-    sqlite_template,
-)
-from tests.ops.hosts import HostFactory, SshHost, new_client_key
+from device_manager.testing.ssh_hosts import SshHost
+from tests.plugin import SECRET_KEY
 
 API = "/api/v1"
-
-
-@pytest.fixture(scope="session")
-def client_key() -> tuple[str, str]:
-    return new_client_key()
-
-
-@pytest.fixture(scope="session")
-def host_factory(client_key: tuple[str, str]) -> Iterator[HostFactory]:
-    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
-        pytest.fail("openssh-server is not installed (make setup installs it)")
-    factory = HostFactory(client_key[1])
-    try:
-        yield factory
-    finally:
-        factory.stop()
-
-
-@pytest.fixture(scope="session")
-def hosts(host_factory: HostFactory) -> dict[str, SshHost]:
-    """One thin client, one calling display and one kiosk for the whole session."""
-    return {role: host_factory.create(role) for role in ("thin_client", "calling_display", "kiosk")}
 
 
 class OpsApi:
@@ -102,59 +67,13 @@ class OpsApi:
         return self.roots / device_name
 
 
-@pytest.fixture
-def ops_settings(tmp_path: Path) -> OpsSettings:
-    return OpsSettings(
-        device_root_template=str(tmp_path / "roots" / "{device}"),
-        ssh_connect_timeout_s=5,
-        ansible_python_interpreter="/usr/bin/python3",
-        ansible_timeout_s=5,
-        job_workers=4,
-    )
-
-
-@pytest.fixture
-def ops_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite, unless the test is parametrized over ``backend`` (then also a real PostgreSQL)."""
-    chosen = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
-    if chosen == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        db_path = tmp_path / "device_manager.db"
-        shutil.copyfile(template, db_path)
-        yield f"sqlite:///{db_path}"
-        return
-    yield request.getfixturevalue("db_url")
-
-
-@pytest.fixture
-async def ops_api(ops_db_url: str, tmp_path: Path, ops_settings: OpsSettings) -> AsyncIterator[OpsApi]:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path,
-        database_url=ops_db_url,
-        secret_key=SECRET_KEY,
-        master_key=generate_master_key(),
-        polling_enabled=False,
-        migrate_on_startup=False,
-        rate_limit_per_minute=100_000,
-        rate_limit_burst=100_000,
-    )
-    app = create_app(settings, run_background=False)
-    app.state.ops_settings = ops_settings
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hall.test", timeout=60) as client:
-        yield OpsApi(app, client, tmp_path / "roots")
-    ops_runtime(app.state).jobs.shutdown()
-    app.state.engine.dispose()
-
-
 @dataclass
 class Hall:
     site_id: int
     window_id: int
     window_number: int
     credential_id: int
-    devices: dict[str, dict[str, Any]]  # role -> device
+    devices: dict[str, dict[str, Any]]  # device type -> device
 
 
 async def make_hall(
@@ -188,15 +107,15 @@ async def make_hall(
         )
     ).json()
     devices = {}
-    for role, host in hosts.items():
-        extra = {"window_id": window["id"]} if role in ("thin_client", "calling_display") else {}
-        devices[role] = (
+    for device_type, host in hosts.items():
+        extra = {"window_id": window["id"]} if device_type in ("thin_client", "calling_display") else {}
+        devices[device_type] = (
             await api.post(
                 "devices",
                 expect=201,
-                name=f"{role.replace('_', '-')}-{number}",
+                name=f"{device_type.replace('_', '-')}-{number}",
                 site_id=site["id"],
-                device_type=role,
+                device_type=device_type,
                 address=host.address,
                 ssh_credential_id=cred["id"],
                 **extra,
@@ -204,7 +123,7 @@ async def make_hall(
         ).json()
         if trust:
             await api.post(
-                f"devices/{devices[role]['id']}/ssh/trust",
+                f"devices/{devices[device_type]['id']}/ssh/trust",
                 expect=200,
                 fingerprint=host.host_key_fingerprint(),
             )

@@ -13,7 +13,7 @@ import yaml
 
 from device_manager.ansible import adapter
 from device_manager.ssh.client import HostKey, SshTarget, run_command, scan_host_key
-from tests.ops.conftest import make_hall
+from tests.device_manager.ops import make_hall
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,7 @@ from sqlalchemy import select, text
 
 from device_manager.db.models import ApiToken, AuditEntry
 from device_manager.main import create_app
-from tests.device_manager.conftest import Api
-from tests.device_manager.dm_helpers import API, count, create, device, site
+from tests.device_manager.dm_helpers import API, Api, count, create, device, site
 
 
 async def _audit(api: Api, **filters) -> list[dict]:

@@ -92,7 +92,7 @@ async def test_poll_cycle_alerts_reach_the_webhook(make_settings, receiver):
     import httpx
 
     from device_manager.main import create_app
-    from tests.device_manager.conftest import Api
+    from tests.device_manager.dm_helpers import Api
 
     app = create_app(make_settings(webhook_urls=[receiver.url], webhook_retries=1), run_background=False)
     async with httpx.AsyncClient(

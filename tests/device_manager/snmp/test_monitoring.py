@@ -15,6 +15,7 @@ from device_manager.services.polling import PollingService
 from device_manager.snmp.poller import Poller
 from device_manager.snmp.profiles import load_profiles
 from device_manager.snmp.traps import TrapReceiver
+from device_manager.testing.net import free_tcp_port, free_udp_port
 from tests.device_manager.dm_helpers import API, create, site
 
 pytestmark = pytest.mark.integration
@@ -161,28 +162,19 @@ async def test_a_real_link_down_trap_opens_an_interface_alert(api, own_snmpd, po
     assert events[0]["kind"] == "link_down" and events[0]["origin"] == "trap"
 
 
-def _free_port(kind: int) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_hall_serve_polls_and_receives_traps(settings, own_snmpd, tmp_path):
     """The real thing: ``hall admin create-token`` and ``hall serve`` as processes, polling a real snmpd
     on its loop and receiving a real trap."""
     import json
     import os
     import signal
-    import socket
     import sys
     from pathlib import Path
 
     import httpx
 
     hall_bin = str(Path(sys.executable).with_name("hall"))
-    http_port, trap_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
+    http_port, trap_port = free_tcp_port(), free_udp_port()
     env = dict(
         os.environ,
         HALLCLOUD_ENVIRONMENT="test",

@@ -10,15 +10,7 @@ import pytest
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.poller import Poller, PollResult, PollTarget
 from device_manager.snmp.profiles import load_profiles
-from tests.device_manager.snmp_agents import (  # noqa: F401  (pytest fixtures)
-    V3_USER,
-    SnmpdAgent,
-    SnmpsimAgent,
-    own_snmpd,
-    own_snmpsim,
-    snmpd_agent,
-    snmpsim_agent,
-)
+from device_manager.testing.snmp_agents import V3_USER, SnmpdAgent, SnmpsimAgent
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +36,7 @@ def _problems(result: PollResult) -> set[tuple[str, str | None]]:
     return {(p.code, p.subject) for p in result.problems}
 
 
-async def test_odd_vendor_printer(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_odd_vendor_printer(snmpsim_agent: SnmpsimAgent) -> None:
     result = await _poll(snmpsim_agent, "printer", snmpsim_agent.credential("printer"))
     assert result.status == "degraded", result.error
     assert result.facts["sysName"] == "prn-window-07"
@@ -72,7 +64,7 @@ async def test_odd_vendor_printer(snmpsim_agent: SnmpsimAgent) -> None:  # noqa:
     assert result.values_count >= 50 and result.error is None
 
 
-async def test_healthy_and_jammed_printers(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_healthy_and_jammed_printers(snmpsim_agent: SnmpsimAgent) -> None:
     healthy = await _poll(snmpsim_agent, "printer", snmpsim_agent.credential("printer_ok"))
     assert healthy.status == "up" and healthy.problems == []
     assert healthy.metrics["supply.1.percent"] == 80.0 and healthy.facts["printer_status"] == "idle"
@@ -81,7 +73,7 @@ async def test_healthy_and_jammed_printers(snmpsim_agent: SnmpsimAgent) -> None:
     assert jammed.facts["alerts"][0]["code"] == "jam"
 
 
-async def test_ups_on_battery_then_on_line(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_ups_on_battery_then_on_line(snmpsim_agent: SnmpsimAgent) -> None:
     on_battery = await _poll(snmpsim_agent, "ups", snmpsim_agent.credential("ups"))
     assert on_battery.status == "degraded"
     assert on_battery.metrics["ups.on_battery"] == 1.0 and on_battery.metrics["ups.charge_percent"] == 87.0
@@ -91,7 +83,7 @@ async def test_ups_on_battery_then_on_line(snmpsim_agent: SnmpsimAgent) -> None:
     assert on_line.status == "up" and on_line.metrics["ups.on_battery"] == 0.0
 
 
-async def test_switch_interfaces(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_switch_interfaces(snmpsim_agent: SnmpsimAgent) -> None:
     result = await _poll(snmpsim_agent, "switch", snmpsim_agent.credential("switch"))
     assert result.status == "degraded"
     assert _problems(result) == {("interface_down", "Gi0/2")}  # Gi0/3 is admin down: not a problem
@@ -100,7 +92,7 @@ async def test_switch_interfaces(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: 
     assert len(result.facts["interfaces"]) == 4
 
 
-async def test_kiosk_host_resources(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_kiosk_host_resources(snmpsim_agent: SnmpsimAgent) -> None:
     result = await _poll(snmpsim_agent, "kiosk", snmpsim_agent.credential("kiosk"))
     assert result.metrics["hr.cpu.load"] == 45.0 and result.metrics["hr.uptime_s"] == 43205.0
     assert result.metrics["hr.storage.31.percent"] == 95.0 and result.metrics["hr.storage.32.percent"] == 40.0
@@ -108,13 +100,13 @@ async def test_kiosk_host_resources(snmpsim_agent: SnmpsimAgent) -> None:  # noq
     assert _problems(result) == {("disk_high", "/")} and result.status == "degraded"
 
 
-async def test_v3_authpriv_against_snmpsim(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_v3_authpriv_against_snmpsim(snmpsim_agent: SnmpsimAgent) -> None:
     result = await _poll(snmpsim_agent, "kiosk", V3_USER)
     assert result.status == "degraded", result.error
     assert result.facts["sysName"] == "kiosk-03"
 
 
-async def test_snmpd_v2c_and_v3(snmpd_agent: SnmpdAgent) -> None:  # noqa: F811
+async def test_snmpd_v2c_and_v3(snmpd_agent: SnmpdAgent) -> None:
     for credential in (snmpd_agent.v2c, V3_USER):
         result = await _poll(snmpd_agent, "kiosk", credential)
         assert result.status in ("up", "degraded"), result.error
@@ -134,8 +126,8 @@ async def test_snmpd_v2c_and_v3(snmpd_agent: SnmpdAgent) -> None:  # noqa: F811
     ids=["wrong-auth-key", "unknown-user", "wrong-priv-key"],
 )
 async def test_wrong_v3_credentials_are_auth_error_not_down(
-    snmpd_agent: SnmpdAgent,  # noqa: F811
-    snmpsim_agent: SnmpsimAgent,  # noqa: F811
+    snmpd_agent: SnmpdAgent,
+    snmpsim_agent: SnmpsimAgent,
     credential: SnmpV3,
     reason: str,
 ) -> None:
@@ -147,7 +139,7 @@ async def test_wrong_v3_credentials_are_auth_error_not_down(
     assert result.status == "auth_error", result.error
 
 
-async def test_wrong_and_right_keys_for_one_user_in_one_poller(snmpd_agent: SnmpdAgent) -> None:  # noqa: F811
+async def test_wrong_and_right_keys_for_one_user_in_one_poller(snmpd_agent: SnmpdAgent) -> None:
     poller = Poller(PROFILES)
     wrong = SnmpV3(V3_USER.user, "wrong-auth-key", V3_USER.priv_key)
     try:
@@ -162,12 +154,12 @@ async def test_wrong_and_right_keys_for_one_user_in_one_poller(snmpd_agent: Snmp
     assert [r.status for r in results] == ["up", "auth_error", "up", "auth_error"]
 
 
-async def test_wrong_v2c_community_looks_down(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_wrong_v2c_community_looks_down(snmpsim_agent: SnmpsimAgent) -> None:
     result = await _poll(snmpsim_agent, "kiosk", SnmpV2c("not-the-community"), timeout=0.3, retries=0)
     assert result.status == "down" and "wrong SNMPv2c community looks the same" in (result.error or "")
 
 
-async def test_stopped_agent_is_down_and_comes_back(own_snmpsim: SnmpsimAgent) -> None:  # noqa: F811
+async def test_stopped_agent_is_down_and_comes_back(own_snmpsim: SnmpsimAgent) -> None:
     poller = Poller(PROFILES)
     target = PollTarget(7, own_snmpsim.host, own_snmpsim.port, "ups", own_snmpsim.credential("ups"), 0.3, 1)
     try:
@@ -183,7 +175,7 @@ async def test_stopped_agent_is_down_and_comes_back(own_snmpsim: SnmpsimAgent) -
         poller.close()
 
 
-async def test_poll_many_mixed_fleet_is_bounded(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_poll_many_mixed_fleet_is_bounded(snmpsim_agent: SnmpsimAgent) -> None:
     kinds = [("printer", "printer"), ("ups", "ups"), ("switch", "switch"), ("kiosk", "kiosk")]
     targets = [
         PollTarget(
@@ -209,7 +201,7 @@ async def test_poll_many_mixed_fleet_is_bounded(snmpsim_agent: SnmpsimAgent) -> 
         assert a.metrics == b.metrics and a.values_count == b.values_count
 
 
-async def test_unknown_device_type_is_an_error(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_unknown_device_type_is_an_error(snmpsim_agent: SnmpsimAgent) -> None:
     poller = Poller(PROFILES)
     with pytest.raises(ValueError, match="'fax' has no poll profile"):
         await poller.poll(PollTarget(1, snmpsim_agent.host, snmpsim_agent.port, "fax", SnmpV2c("kiosk")))
@@ -242,7 +234,7 @@ async def test_v3_device_with_a_new_engine_id_after_restart_comes_back(
         poller.close()
 
 
-async def test_walks_continue_over_truncated_answers(snmpsim_agent: SnmpsimAgent) -> None:  # noqa: F811
+async def test_walks_continue_over_truncated_answers(snmpsim_agent: SnmpsimAgent) -> None:
     """Agents may return fewer var-binds than asked (message size limits): every row still arrives,
     over more rounds. Here every answer is cut to 7 var-binds on arrival (the kiosk's 7 scalars fill
     the first one entirely)."""

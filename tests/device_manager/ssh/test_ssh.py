@@ -15,7 +15,7 @@ from device_manager.jobs.runtime import ops_runtime
 from device_manager.ssh import service as ssh_service
 from device_manager.ssh.client import CommandResult, SshTarget, connect, scan_host_key
 from device_manager.ssh.errors import HostKeyChanged, HostKeyUnknown
-from tests.ops.conftest import make_hall
+from tests.device_manager.ops import make_hall
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
 """Fixtures for the web tests: the device manager served by a real uvicorn on loopback, and Debian's
-Chromium driven by Playwright (never a downloaded browser)."""
+Chromium driven by Playwright (never a downloaded browser). A JavaScript error on any page of a test's
+browser context fails that test."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +18,8 @@ from device_manager.core.config import Settings
 from device_manager.core.secrets import generate_master_key
 from device_manager.core.security import issue_token
 from device_manager.main import create_app
+from device_manager.testing.net import free_tcp_port
+from tests.plugin import SECRET_KEY
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,14 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SECRET_KEY = "web-test-pepper-0123456789abcdef"
 TIMEOUT_MS = 90_000
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -131,11 +126,24 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page (zh-CN). Uncaught JavaScript errors on it, or on a page it
+    opens, fail the test once it has run."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     context.set_default_timeout(TIMEOUT_MS)  # generous: the test machine is shared and often loaded
+    errors: list[str] = []
+    watched: set[int] = set()
+
+    def watch(pg: Any) -> None:
+        if id(pg) not in watched:
+            watched.add(id(pg))
+            pg.on("pageerror", lambda error: errors.append(f"{pg.url}: {error}"))
+
+    context.on("page", watch)
     pg = context.new_page()
-    pg.on("pageerror", lambda error: print("page error:", error))
+    watch(pg)
     try:
         yield pg
     finally:
         context.close()
+    if errors:
+        pytest.fail("JavaScript error(s) on the page:\n" + "\n".join(errors), pytrace=False)

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from device_manager.i18n import catalog
-from tests.device_manager.snmp_agents import own_snmpd  # noqa: F401 - fixture
 from vdi.seats import Seat, SeatDirectory
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,7 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2):
 
 
 @pytest.fixture
-def hall(serve, own_snmpd):  # noqa: F811 - pytest fixture
+def hall(serve, own_snmpd):
     seats = SeatDirectory(
         [Seat("w1", gov="hc-w-absent-gov", internet="hc-w-absent-net", site="north-hall", window=1)]
     )
@@ -109,7 +108,7 @@ def test_wrong_token_is_refused_on_the_login_form(serve, page):
 def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(
     hall,
     page,
-    own_snmpd,  # noqa: F811
+    own_snmpd,
     artifacts_dir,
 ):
     server, kiosk, window = hall

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from device_manager.db.models import AuditEntry
 from device_manager.web import seat_tokens
 from device_manager.web.routes import web_state
-from tests.web.conftest import SECRET_KEY
-from tests.web.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
+from tests.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
+from tests.plugin import SECRET_KEY
 from vdi.seats import Seat, SeatDirectory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,7 +11,7 @@ import pytest
 from device_manager.i18n import pick_language, translate
 from device_manager.web import seat_tokens
 from device_manager.web.vncproxy import ConsoleProxies
-from tests.web.conftest import SECRET_KEY
+from tests.plugin import SECRET_KEY
 from vdi.seats import Seat, SeatDirectory
 
 

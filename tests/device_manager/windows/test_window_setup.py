@@ -12,7 +12,7 @@ import yaml
 
 from device_manager.jobs.runtime import ops_runtime
 from device_manager.windows.seat import Console, SeatInfo
-from tests.ops.conftest import make_hall
+from tests.device_manager.ops import make_hall
 
 pytestmark = pytest.mark.integration
 

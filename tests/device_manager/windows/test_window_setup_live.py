@@ -22,7 +22,7 @@ from device_manager.windows.seat import InfraSeatBackend
 from infra.automation import HallStack
 from infra.demo import leftovers
 from infra.testing.halls import small_hall_config
-from tests.ops.conftest import make_hall
+from tests.device_manager.ops import make_hall
 from vdi.conn import connect, connection
 from vdi.domain import lookup_domain, vnc_endpoint
 
