@@ -55,8 +55,8 @@ def run() -> str:
     from device_manager.core.security import issue_token
     from device_manager.db import migrate
     from device_manager.db.session import make_engine
-    from device_manager.jobs.runtime import OpsSettings, ops_runtime
     from device_manager.main import create_app
+    from device_manager.runtime import OpsSettings, ops_runtime
     from device_manager.testing.ssh_hosts import HostFactory, new_client_key
     from device_manager.windows.seat import InfraSeatBackend
     from infra.automation import HallStack

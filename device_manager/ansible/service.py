@@ -15,7 +15,7 @@ from device_manager.core.secrets import SecretBox
 from device_manager.db.models import Device
 from device_manager.errors import Invalid
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsRuntime, OpsSettings
+from device_manager.runtime import OpsRuntime, OpsSettings
 from device_manager.ssh import hostkeys
 from device_manager.ssh.service import ssh_credential
 

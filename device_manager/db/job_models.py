@@ -1,6 +1,6 @@
-"""Models of day-2 operations: trusted SSH host keys per device, jobs and their log lines, and the
-state of each window's setup. Kept apart from ``models.py`` (inventory, polling, auth) and registered
-on the same ``Base`` so one metadata and one Alembic history cover both."""
+"""Models of jobs: a job (SSH operation, playbook run, window setup), its log lines, and where each
+window's setup stands. Kept apart from ``models.py`` (inventory, credentials, polling, alerts, auth) and
+registered on the same ``Base``, so one metadata and one Alembic history cover both."""
 
 from __future__ import annotations
 
@@ -12,22 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from device_manager.db.models import Base, UTCDateTime, utcnow
 
+__all__ = ["JOB_FINAL", "JOB_STATES", "Job", "JobLogLine", "WindowSetupState"]
+
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FINAL = ("succeeded", "failed", "cancelled")
-
-
-class DeviceHostKey(Base):
-    """An SSH host key an operator trusted for a device (after seeing its fingerprint)."""
-
-    __tablename__ = "device_host_keys"
-    __table_args__ = (UniqueConstraint("device_id", "key_type"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
-    key_type: Mapped[str] = mapped_column(String(40))  # ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa
-    key_base64: Mapped[str] = mapped_column(Text)
-    fingerprint: Mapped[str] = mapped_column(String(100))  # SHA256:... as ssh-keygen -l prints it
-    trusted_by: Mapped[str] = mapped_column(String(100))
-    trusted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Job(Base):

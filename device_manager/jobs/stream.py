@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from device_manager.db.models_ops import JOB_FINAL, Job
+from device_manager.db.job_models import JOB_FINAL, Job
 from device_manager.jobs.manager import log_lines
 
 POLL_S = 0.2

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from device_manager.db.models import Alert, AlertEvent, Device, utcnow
-from device_manager.db.models_ops import DeviceHostKey
+from device_manager.db.models import Alert, AlertEvent, Device, DeviceHostKey, utcnow
 from device_manager.errors import Conflict, Invalid
 from device_manager.ssh.client import DEFAULT_PORT, HostKey, scan_host_key
 

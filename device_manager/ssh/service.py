@@ -15,7 +15,7 @@ from device_manager.core.secrets import SecretBox
 from device_manager.db.models import CredentialProfile, Device
 from device_manager.errors import DomainError, Invalid
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsSettings
+from device_manager.runtime import OpsSettings
 from device_manager.services import credentials
 from device_manager.ssh import hostkeys, operations
 from device_manager.ssh.client import CommandResult, SshTarget, run_command

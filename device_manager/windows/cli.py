@@ -22,7 +22,7 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
     from device_manager.db import migrate
     from device_manager.db.session import make_engine, make_session_factory
     from device_manager.jobs.manager import JobManager
-    from device_manager.jobs.runtime import OpsRuntime, OpsSettings
+    from device_manager.runtime import OpsRuntime, OpsSettings
 
     try:
         settings = Settings()
@@ -42,7 +42,7 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
 
 
 def _follow(runtime: Any, job_id: int) -> dict[str, Any]:
-    from device_manager.db.models_ops import JOB_FINAL, Job
+    from device_manager.db.job_models import JOB_FINAL, Job
     from device_manager.jobs.manager import log_lines
 
     seen = 0
@@ -123,8 +123,8 @@ def status(number: int, site: str | None) -> None:
 
     from sqlalchemy import select
 
+    from device_manager.db.job_models import WindowSetupState
     from device_manager.db.models import Site
-    from device_manager.db.models_ops import WindowSetupState
     from device_manager.errors import DomainError
     from device_manager.windows.workflow import find_window
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from device_manager.errors import DomainError
-from device_manager.jobs.runtime import OpsRuntime
+from device_manager.runtime import OpsRuntime
 from device_manager.windows.seat import InfraSeatBackend, SeatBackend
 from device_manager.windows.workflow import WindowSetup
 

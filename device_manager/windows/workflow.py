@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 from device_manager.ansible import adapter
 from device_manager.ansible import service as playbook_service
 from device_manager.ansible.playbooks import get as get_playbook
+from device_manager.db.job_models import Job, WindowSetupState
 from device_manager.db.models import Device, Site, Window, utcnow
-from device_manager.db.models_ops import Job, WindowSetupState
 from device_manager.errors import Conflict, DomainError, Invalid, NotFound
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsRuntime
+from device_manager.runtime import OpsRuntime
 from device_manager.ssh.client import run_command
 from device_manager.ssh.errors import SshError
 from device_manager.ssh.service import target_for

@@ -16,8 +16,8 @@ import pytest
 from device_manager.core.config import Settings
 from device_manager.core.secrets import generate_master_key
 from device_manager.db.session import make_engine, make_session_factory
-from device_manager.jobs.runtime import OpsSettings, ops_runtime
 from device_manager.main import create_app
+from device_manager.runtime import OpsSettings, ops_runtime
 from tests.device_manager.dm_helpers import Api
 from tests.device_manager.ops import OpsApi
 from tests.plugin import SECRET_KEY

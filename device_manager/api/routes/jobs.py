@@ -12,12 +12,12 @@ from sse_starlette.sse import EventSourceResponse
 
 from device_manager.api.deps import ItStaff, SessionDep, Viewer
 from device_manager.core.security import Principal
+from device_manager.db.job_models import Job
 from device_manager.db.models import Device
-from device_manager.db.models_ops import Job
 from device_manager.jobs import stream
 from device_manager.jobs.manager import log_lines
-from device_manager.jobs.runtime import OpsRuntime, ops_runtime
 from device_manager.jobs.schemas import JobAccepted, JobLogLinePublic, JobPublic
+from device_manager.runtime import OpsRuntime, ops_runtime
 from device_manager.schemas.common import Page
 from device_manager.services import inventory
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from device_manager.api.deps import ItStaff, SessionDep, Viewer, note
 from device_manager.api.routes.jobs import OpsDep, accepted
-from device_manager.db.models_ops import WindowSetupState
+from device_manager.db.job_models import WindowSetupState
 from device_manager.jobs.schemas import JobAccepted
 from device_manager.windows.service import window_setup
 from device_manager.windows.workflow import find_window

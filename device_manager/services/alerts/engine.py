@@ -1,4 +1,5 @@
-"""The alert engine: turns poll results and traps into alerts.
+"""The alert engine: turns poll results and traps into alerts (what each rule kind sees in them is
+``observers.py``).
 
 For every (rule, device, subject) - the subject is a supply index, an ifIndex, a storage index or empty -
 ``alert_states`` remembers the last 16 observations. An alert opens after ``raise_after`` consecutive
@@ -16,10 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,51 +34,26 @@ from device_manager.db.models import (
     utcnow,
 )
 from device_manager.errors import Conflict
+from device_manager.services.alerts.observers import (
+    Observation,
+    PollResultLike,
+    TrapEventLike,
+    describe,
+    observe,
+    observe_trap,
+)
+
+__all__ = [
+    "HISTORY",
+    "AlertEngine",
+    "Batch",
+    "Notification",
+    "alert_payload",
+    "id_chunks",
+    "record_deliveries",
+]
 
 HISTORY = 16
-REACHABLE = ("up", "degraded")
-SUPPLY_RE = re.compile(r"^supply\.([^.]+)\.percent$")
-IFINDEX_OID = "1.3.6.1.2.1.2.2.1.1."
-HR_STORAGE_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"
-
-
-class PollResultLike(Protocol):
-    """What the engine reads from ``device_manager.snmp.poller.PollResult`` (read-only)."""
-
-    @property
-    def device_id(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def metrics(self) -> Mapping[str, float]: ...
-    @property
-    def facts(self) -> Mapping[str, Any]: ...
-    @property
-    def problems(self) -> Sequence[Any]: ...
-    @property
-    def duration_s(self) -> float: ...
-    @property
-    def error(self) -> str | None: ...
-
-
-class TrapEventLike(Protocol):
-    """What the engine reads from ``device_manager.snmp.traps.TrapEvent``."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def oid(self) -> str: ...
-    @property
-    def varbinds(self) -> Mapping[str, str]: ...
-
-
-@dataclass(frozen=True)
-class Observation:
-    active: bool
-    value: float | None = None
-    detail: str = ""
 
 
 @dataclass
@@ -109,91 +84,6 @@ def id_chunks(ids: Sequence[int], size: int = 900) -> Iterable[list[int]]:
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), size):
         yield ordered[start : start + size]
-
-
-def _subject(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _index_by_label(table: Any, label: Any, field: str) -> str:
-    """The table index whose ``field`` equals ``label`` (poll facts), so that a problem reported by name
-    and a trap reported by index land on the same subject."""
-    if isinstance(table, dict):
-        for index, entry in table.items():
-            if isinstance(entry, dict) and entry.get(field) == label:
-                return str(index)
-    return _subject(label)
-
-
-def observe(rule: AlertRule, result: PollResultLike) -> dict[str, Observation] | None:
-    """What ``rule`` sees in ``result``: subject -> observation, or None when it cannot judge.
-
-    Subjects missing from the answer are clear. Subjects are table indexes (supply, ifIndex,
-    hrStorageIndex) where the poll says which, so traps and polls agree on them."""
-    if rule.kind == "device_down":
-        down = result.status == "down"
-        return {"": Observation(down, detail=(result.error or "no answer") if down else "")}
-    if result.status not in REACHABLE:
-        return None
-    seen: dict[str, Observation] = {}
-    problems = [p for p in result.problems if getattr(p, "code", None) == rule.kind]
-    facts = result.facts or {}
-    if rule.kind == "supply_low":
-        threshold = rule.threshold if rule.threshold is not None else 10.0
-        for metric, value in result.metrics.items():
-            match = SUPPLY_RE.match(metric)
-            if match is not None and value >= 0:
-                seen[match.group(1)] = Observation(value < threshold, float(value), f"{value:g}%")
-        supplies = facts.get("supplies")
-        if isinstance(supplies, dict):
-            for key, entry in supplies.items():
-                if isinstance(entry, dict) and entry.get("state") == "empty":
-                    seen[str(key)] = Observation(True, 0.0, "empty")
-        if not seen:  # no levels at all: fall back to the printer's own low-supply bits
-            for problem in problems:
-                seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
-        return seen
-    if rule.kind == "disk_high":
-        threshold = rule.threshold if rule.threshold is not None else 90.0
-        storage = facts.get("storage")
-        if isinstance(storage, dict) and storage:
-            for index, entry in storage.items():
-                if not isinstance(entry, dict) or entry.get("percent") is None:
-                    continue
-                if not str(entry.get("type", "")).endswith(HR_STORAGE_FIXED_DISK):
-                    continue  # RAM and virtual memory are meant to be full
-                percent = float(entry["percent"])
-                seen[str(index)] = Observation(percent > threshold, percent, f"{percent:g}%")
-        else:
-            for problem in problems:
-                seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
-        return seen
-    if rule.kind == "interface_down":
-        for problem in problems:
-            index = _index_by_label(facts.get("interfaces"), problem.subject, "name")
-            seen[index] = Observation(True, None, problem.detail)
-        return seen
-    for problem in problems:
-        seen[_subject(problem.subject)] = Observation(True, None, problem.detail)
-    if rule.kind == "ups_on_battery" and result.metrics.get("ups.on_battery", 0) >= 1:
-        seen.setdefault("", Observation(True, 1.0, "on battery"))
-    return seen
-
-
-def observe_trap(event: TrapEventLike) -> tuple[str, str, Observation] | None:
-    """(rule kind, subject, observation) for a trap that sets or clears a condition."""
-    if event.kind in ("link_down", "link_up"):
-        index = ""
-        for oid, value in event.varbinds.items():
-            if oid.lstrip(".").startswith(IFINDEX_OID) or oid.lower().startswith("ifindex"):
-                index = str(value)
-                break
-        down = event.kind == "link_down"
-        return "interface_down", index, Observation(down, None, "linkDown trap" if down else "linkUp trap")
-    if event.kind in ("ups_on_battery", "ups_on_line"):
-        on_battery = event.kind == "ups_on_battery"
-        return "ups_on_battery", "", Observation(on_battery, None, "UPS trap")
-    return None
 
 
 def alert_payload(alert: Alert, device: Device | None = None) -> dict[str, Any]:
@@ -431,19 +321,7 @@ class AlertEngine:
     @staticmethod
     def _message(rule: AlertRule, device: Device, subject: str, obs: Observation) -> str:
         where = f"{device.name} ({device.device_type.slug} at {device.address})"
-        what = {
-            "device_down": f"down for {rule.raise_after} poll cycle(s)",
-            "supply_low": f"supply {subject} low ({obs.detail}; threshold {rule.threshold:g}%)"
-            if rule.threshold is not None
-            else f"supply {subject} low",
-            "disk_high": f"storage {subject} at {obs.detail} (threshold {rule.threshold:g}%)"
-            if rule.threshold is not None
-            else f"storage {subject} full",
-            "interface_down": f"interface {subject or '?'} down",
-            "ups_on_battery": "UPS on battery",
-        }.get(rule.kind, rule.kind.replace("_", " ") + (f" ({subject})" if subject else ""))
-        detail = f": {obs.detail}" if obs.detail and rule.kind not in ("supply_low", "disk_high") else ""
-        return f"{where}: {what}{detail}"
+        return f"{where}: {describe(rule, subject, obs)}"
 
 
 def record_deliveries(db: Session, deliveries: Iterable[Mapping[str, Any]]) -> None:

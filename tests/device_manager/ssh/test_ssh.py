@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from device_manager.db.models import AuditEntry
-from device_manager.jobs.runtime import ops_runtime
+from device_manager.runtime import ops_runtime
 from device_manager.ssh import service as ssh_service
 from device_manager.ssh.client import CommandResult, SshTarget, connect, scan_host_key
 from device_manager.ssh.errors import HostKeyChanged, HostKeyUnknown

@@ -179,7 +179,7 @@ def test_map_turns_red_live_when_the_agent_stops_and_the_alert_is_acknowledged(
 
 
 def test_jobs_panel_follows_a_job_log_live(serve, page, artifacts_dir):
-    from device_manager.db.models_ops import Job, JobLogLine
+    from device_manager.db.job_models import Job, JobLogLine
 
     server = serve()
     with server.app.state.session_factory() as db:

@@ -10,7 +10,7 @@ import json
 import pytest
 import yaml
 
-from device_manager.jobs.runtime import ops_runtime
+from device_manager.runtime import ops_runtime
 from device_manager.windows.seat import Console, SeatInfo
 from tests.device_manager.ops import make_hall
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device_manager.jobs.runtime import ops_runtime
+from device_manager.runtime import ops_runtime
 from device_manager.windows.seat import InfraSeatBackend
 from infra.automation import HallStack
 from infra.demo import leftovers
