@@ -30,7 +30,7 @@ from pathlib import Path
 
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.poller import Poller, PollResult, PollTarget
-from device_manager.snmp.profiles import DEFAULT_PROFILE_DIR, PollProfile, ProfileSet, load_profiles
+from device_manager.snmp.profiles import DEFAULT_MODULE_DIR, PollProfile, ProfileSet, load_profiles
 from device_manager.testing.snmp_agents import V3_USER, SnmpsimAgent, snmpget_args
 
 DEVICES = int(os.environ.get("BENCH_SNMP_DEVICES", "2000"))
@@ -94,13 +94,16 @@ def _fleet(agents: list[SnmpsimAgent], count: int) -> list[PollTarget]:
 def _ten_value_profiles(directory: Path) -> ProfileSet:
     """A bench-only device type polling exactly 10 values: the 6 system scalars + 4 UPS scalars."""
     (directory / "modules").mkdir(parents=True)
-    shutil.copy(DEFAULT_PROFILE_DIR / "modules" / "system.yaml", directory / "modules" / "system.yaml")
+    shutil.copy(DEFAULT_MODULE_DIR / "system.yaml", directory / "modules" / "system.yaml")
     (directory / "modules" / "ups10.yaml").write_text(
         "name: ups10\ndecoder: ups\nscalars:\n"
         "  upsBatteryStatus: 1.3.6.1.2.1.33.1.2.1.0\n  upsSecondsOnBattery: 1.3.6.1.2.1.33.1.2.2.0\n"
         "  upsEstimatedChargeRemaining: 1.3.6.1.2.1.33.1.2.4.0\n  upsOutputSource: 1.3.6.1.2.1.33.1.4.1.0\n"
     )
-    (directory / "ten_values.yaml").write_text("device_type: ten_values\nmodules: [system, ups10]\n")
+    (directory / "ten_values.yaml").write_text(  # a registry of one device type
+        "device_type: ten_values\nlabels: {zh-CN: 十个值, en: ten values}\n"
+        "poll: {modules: [system, ups10]}\nproblems: [ups_on_battery, ups_battery_low]\n"
+    )
     return load_profiles(directory)
 
 

@@ -14,11 +14,16 @@ interpreted here, once:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from device_manager.snmp.profiles import PollProfile, Thresholds
+from device_manager.alert_kinds import PROBLEM_CODES
+from device_manager.device_types import Thresholds
+
+if TYPE_CHECKING:
+    from device_manager.snmp.profiles import PollProfile
 
 __all__ = [
+    "DECODER_PROBLEMS",
     "PRINTER_ERROR_BITS",
     "Problem",
     "Raw",
@@ -33,7 +38,8 @@ Value = int | str | bytes
 
 @dataclass
 class Problem:
-    """Something an operator should look at. ``code`` is stable (alert rules key on it)."""
+    """Something an operator should look at. ``code`` is an alert kind (``device_manager.alert_kinds``):
+    the alert rules of that kind observe it."""
 
     code: str
     detail: str
@@ -402,6 +408,20 @@ _DECODERS = {
     "printer": _printer,
     "ups": _ups,
 }
+
+# The problem codes each decoder can emit. A device type lists exactly those of its poll modules in the
+# registry (checked when the profiles are built); every code is an alert kind.
+DECODER_PROBLEMS: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "interfaces": frozenset({"interface_down"}),
+    "host_resources": frozenset({"cpu_high", "disk_high"}),
+    "printer": frozenset(
+        {"supply_low", "supply_empty", "paper_out", "paper_low", "door_open", "jam", "printer_error"}
+    ),
+    "ups": frozenset({"ups_on_battery", "ups_battery_low"}),
+}
+assert set(DECODER_PROBLEMS) == set(_DECODERS), "every decoder declares its problem codes"
+assert set().union(*DECODER_PROBLEMS.values()) <= PROBLEM_CODES, "every problem code is an alert kind"
 
 
 def decode(profile: PollProfile, raw: Raw) -> Decoded:

@@ -1,4 +1,5 @@
-"""Poll profiles load and validate; credentials never show their secrets."""
+"""Poll profiles (the ``poll`` sections of the device-type registry) load and validate; credentials never
+show their secrets."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
-from device_manager.snmp.profiles import DEFAULT_PROFILE_DIR, ProfileError, load_profiles
+from device_manager.snmp.profiles import DEFAULT_MODULE_DIR, DEFAULT_PROFILE_DIR, ProfileError, load_profiles
 
 ALL_TYPES = {
     "kiosk",
@@ -55,9 +56,16 @@ def test_unknown_device_type_names_the_known_ones() -> None:
 
 @pytest.fixture
 def profile_dir(tmp_path: Path) -> Path:
+    """A copy of the registry with the SNMP modules under ``modules/``."""
     target = tmp_path / "profiles"
-    shutil.copytree(DEFAULT_PROFILE_DIR, target)
+    shutil.copytree(DEFAULT_PROFILE_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(DEFAULT_MODULE_DIR, target / "modules")
     return target
+
+
+def type_file(device_type: str, poll: str) -> str:
+    """A device-type file with the given ``poll`` section (flow YAML)."""
+    return f"device_type: {device_type}\nlabels: {{zh-CN: 测试, en: test}}\npoll: {poll}\n"
 
 
 def test_bad_oid_is_reported_with_file_and_field(profile_dir: Path) -> None:
@@ -77,21 +85,21 @@ def test_module_missing_what_its_decoder_reads(profile_dir: Path) -> None:
 
 
 def test_unknown_module_and_unknown_field(profile_dir: Path) -> None:
-    (profile_dir / "kiosk.yaml").write_text("device_type: kiosk\nmodules: [system, snmp_magic]\n")
+    (profile_dir / "kiosk.yaml").write_text(type_file("kiosk", "{modules: [system, snmp_magic]}"))
     with pytest.raises(ProfileError, match=r"kiosk.yaml: unknown module\(s\) snmp_magic; defined: host_"):
         load_profiles(profile_dir)
-    (profile_dir / "kiosk.yaml").write_text("device_type: kiosk\nmodules: [system]\nthreshold: {}\n")
+    (profile_dir / "kiosk.yaml").write_text(type_file("kiosk", "{modules: [system], threshold: {}}"))
     with pytest.raises(ProfileError, match=r"threshold: Extra inputs are not permitted"):
         load_profiles(profile_dir)
 
 
 def test_threshold_out_of_range_and_name_mismatch(profile_dir: Path) -> None:
     (profile_dir / "printer.yaml").write_text(
-        "device_type: printer\nmodules: [system, printer]\nthresholds: {supply_low_percent: 150}\n"
+        type_file("printer", "{modules: [system, printer], thresholds: {supply_low_percent: 150}}")
     )
     with pytest.raises(ProfileError, match=r"thresholds.supply_low_percent"):
         load_profiles(profile_dir)
-    (profile_dir / "printer.yaml").write_text("device_type: copier\nmodules: [system]\n")
+    (profile_dir / "printer.yaml").write_text(type_file("copier", "{modules: [system]}"))
     with pytest.raises(ProfileError, match=r"device_type 'copier' must match the file name 'printer'"):
         load_profiles(profile_dir)
 
