@@ -13,6 +13,7 @@ from device_manager.ansible import adapter
 from device_manager.ansible.playbooks import Playbook, get
 from device_manager.core.secrets import SecretBox
 from device_manager.db.models import Device
+from device_manager.device_types import default_registry
 from device_manager.errors import Invalid
 from device_manager.jobs.manager import JobContext, JobFailed
 from device_manager.runtime import OpsRuntime, OpsSettings
@@ -42,6 +43,10 @@ def inventory_host(
         "hall_device_type": device.device_type.slug,
         "ansible_python_interpreter": settings.ansible_python_interpreter,
     }
+    spec = default_registry().get(device.device_type.slug)
+    if spec is not None and spec.window_setup is not None and spec.window_setup.configure is not None:
+        # window_setup.yml runs this role on the device
+        host_vars["hall_window_setup_role"] = spec.window_setup.configure.ansible_role
     root = settings.device_root(device.name)
     if root:
         host_vars["hall_root"] = root

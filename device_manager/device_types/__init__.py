@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, NoReturn, get_args
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -245,7 +245,7 @@ def format_validation(path: Path, exc: ValidationError) -> str:
 
 
 def _check(path: Path, spec: _File) -> None:
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         raise RegistryError(f"{path}: {message}")
 
     if spec.device_type != path.stem:

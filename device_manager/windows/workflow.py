@@ -1,10 +1,16 @@
 """The window setup workflow, as a job:
 
 1. ``seat``      apply the window's seat (desktop pair) through the seat backend (``infra.automation``)
-2. ``bind``      bind the window's thin client, calling displays and peripherals from the inventory
-3. ``configure`` run the thin-client playbook (with the seat's console endpoints) and the
-                 calling-display playbook (window number and text)
-4. ``verify``    desktops running, the thin client's config names both consoles, devices up
+2. ``bind``      bind the devices the inventory places at the window (``window_id``)
+3. ``configure`` run ``window_setup.yml`` on the devices whose type window setup configures (the thin
+                 client gets the seat's console endpoints, the calling display the window number and text)
+4. ``verify``    desktops running, then each device as its type says (the thin client's config names
+                 both consoles, the calling display answers over SSH, peripherals are not down)
+
+What each device type takes part in comes from the device-type registry (``window_setup`` in
+``device_manager/device_types/<type>.yaml``: how many a window has, its play's ansible role and
+variables, how it is verified); a bound device of a type the registry does not describe is a
+peripheral, checked not to be down.
 
 Each step records the digest of its inputs in ``window_setups.steps``; a re-run skips a step whose
 inputs did not change and that succeeded (the seat is still checked to be running), so changing a
@@ -31,6 +37,7 @@ from device_manager.ansible import service as playbook_service
 from device_manager.ansible.playbooks import get as get_playbook
 from device_manager.db.job_models import Job, WindowSetupState
 from device_manager.db.models import Device, Site, Window, utcnow
+from device_manager.device_types import WINDOW_VARIABLES, DeviceTypeSpec, Registry, default_registry
 from device_manager.errors import Conflict, DomainError, Invalid, NotFound
 from device_manager.jobs.manager import JobContext, JobFailed
 from device_manager.runtime import OpsRuntime
@@ -39,10 +46,19 @@ from device_manager.ssh.errors import SshError
 from device_manager.ssh.service import target_for
 from device_manager.windows.seat import SeatBackend, SeatError, SeatInfo
 
+__all__ = [
+    "STEPS",
+    "TEARDOWN_STEPS",
+    "Binding",
+    "StepFailed",
+    "WindowSetup",
+    "digest",
+    "find_window",
+    "state_of",
+]
+
 STEPS = ("seat", "bind", "configure", "verify")
 TEARDOWN_STEPS = ("unconfigure", "seat")
-SSH_ROLES = ("thin_client", "calling_display")
-THIN_CLIENT_CONFIG = "/etc/hallcloud/thin-client.yaml"
 
 
 def digest(value: Any) -> str:
@@ -50,9 +66,14 @@ def digest(value: Any) -> str:
 
 
 class StepFailed(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, missing: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.missing = missing  # the device type a window must have and has none of
+
+
+def _label(device_type: str) -> str:
+    return device_type.replace("_", " ")
 
 
 @dataclass
@@ -66,17 +87,29 @@ class WindowRef:
 
 @dataclass
 class Binding:
-    thin_client: dict[str, Any]
-    calling_displays: list[dict[str, Any]]
+    """The devices bound to a window: by window-setup device type (in the registry's order), and the
+    peripherals (types window setup does not configure: checked, left alone)."""
+
+    types: list[DeviceTypeSpec]  # the window-setup types, in order
+    devices: dict[str, list[dict[str, Any]]]  # device type -> its bound devices
     peripherals: list[dict[str, Any]]
     hosts: dict[int, adapter.InventoryHost] = field(default_factory=dict, repr=False)
 
+    def configured(self) -> list[DeviceTypeSpec]:
+        return [t for t in self.types if t.window_setup is not None and t.window_setup.configure]
+
+    def configured_devices(self) -> list[dict[str, Any]]:
+        return [d for t in self.configured() for d in self.devices.get(t.slug, [])]
+
     def public(self) -> dict[str, Any]:
-        return {
-            "thin_client": self.thin_client,
-            "calling_displays": self.calling_displays,
-            "peripherals": self.peripherals,
-        }
+        """Device type -> its device (a type a window has one of) or devices; then the peripherals."""
+        out: dict[str, Any] = {}
+        for spec in self.configured():
+            found = self.devices.get(spec.slug, [])
+            one = spec.window_setup is not None and spec.window_setup.count == "one"
+            out[spec.slug] = found[0] if one and found else found
+        out["peripherals"] = self.peripherals
+        return out
 
 
 def find_window(db: Session, number: int, site_id: int | None, visible: Callable[[int], bool]) -> Window:
@@ -117,11 +150,13 @@ class WindowSetup:
         *,
         playbook_runner: playbook_service.RunPlaybook = adapter.run,
         on_step: Callable[[str], None] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.playbook_runner = playbook_runner
         self.on_step = on_step
+        self.registry = registry or default_registry()
 
     # --- submitting -----------------------------------------------------------------------------------
 
@@ -241,7 +276,7 @@ class WindowSetup:
 
     @staticmethod
     def _names(binding: Binding) -> list[str]:
-        devices = [binding.thin_client, *binding.calling_displays, *binding.peripherals]
+        devices = [*binding.configured_devices(), *binding.peripherals]
         return [f"{d['name']} ({d['type']})" for d in devices]
 
     def _step_seat(
@@ -265,32 +300,51 @@ class WindowSetup:
 
     def _step_bind(self, ref: WindowRef) -> Binding:
         settings = self.runtime.settings
+        types = self.registry.window_setup_types()
+        known = {t.slug: t for t in types}
         with self.runtime.session_factory() as db:
             devices = list(db.scalars(select(Device).where(Device.window_id == ref.id).order_by(Device.id)))
             by_type: dict[str, list[Device]] = {}
             for device in devices:
                 by_type.setdefault(device.device_type.slug, []).append(device)
-            thin = by_type.get("thin_client", [])
-            if len(thin) != 1:
-                found = ", ".join(d.name for d in thin) or "none"
-                raise StepFailed(
-                    f"window {ref.number} needs exactly one thin client in the inventory, found {found}; "
-                    "set window_id on the thin client's device (PATCH /api/v1/devices/{id})"
-                )
+            for spec in types:
+                found = by_type.get(spec.slug, [])
+                if spec.window_setup is not None and spec.window_setup.count == "one" and len(found) != 1:
+                    label = _label(spec.slug)
+                    names = ", ".join(d.name for d in found) or "none"
+                    raise StepFailed(
+                        f"window {ref.number} needs exactly one {label} in the inventory, found {names}; "
+                        f"set window_id on the {label}'s device (PATCH /api/v1/devices/{{id}})",
+                        missing=spec.slug if not found else None,
+                    )
 
             def describe(d: Device) -> dict[str, Any]:
                 return {"id": d.id, "name": d.name, "type": d.device_type.slug, "address": d.address}
 
+            def over_ssh(slug: str) -> bool:
+                setup = known[slug].window_setup if slug in known else None
+                return setup is not None and (
+                    setup.configure is not None or setup.verify in ("consoles_in_config", "reachable")
+                )
+
             hosts = {}
-            for device in [*thin, *by_type.get("calling_display", [])]:
-                try:
-                    hosts[device.id] = playbook_service.inventory_host(db, self.runtime.box, device, settings)
-                except DomainError as exc:
-                    raise StepFailed(exc.message) from exc
+            for slug, group in by_type.items():
+                if not over_ssh(slug):
+                    continue
+                for device in group:
+                    try:
+                        hosts[device.id] = playbook_service.inventory_host(
+                            db, self.runtime.box, device, settings
+                        )
+                    except DomainError as exc:
+                        raise StepFailed(exc.message) from exc
+            configured = {
+                t.slug for t in types if t.window_setup is not None and t.window_setup.configure is not None
+            }
             binding = Binding(
-                describe(thin[0]),
-                [describe(d) for d in by_type.get("calling_display", [])],
-                [describe(d) for t, ds in sorted(by_type.items()) if t not in SSH_ROLES for d in ds],
+                types,
+                {slug: [describe(d) for d in group] for slug, group in by_type.items() if slug in known},
+                [describe(d) for t, ds in sorted(by_type.items()) if t not in configured for d in ds],
                 hosts,
             )
         self._record_step(ref.id, "bind", digest=digest(binding.public()))
@@ -300,19 +354,22 @@ class WindowSetup:
     def _step_configure(
         self, ctx: JobContext, ref: WindowRef, seat: SeatInfo, binding: Binding, previous: Mapping[str, Any]
     ) -> str:
-        consoles = [c.as_playbook_var() for c in seat.consoles]
-        tc = binding.thin_client
+        window: dict[str, Any] = {
+            "hall_window_number": ref.number,
+            "hall_window_name": ref.name,
+            "hall_window_services": ref.services,
+            "hall_consoles": [c.as_playbook_var() for c in seat.consoles],
+        }
+        assert set(window) == set(WINDOW_VARIABLES)
         plans: list[tuple[str, str, list[adapter.InventoryHost], dict[str, Any]]] = []
-        tc_vars = {"hall_window_number": ref.number, "hall_window_name": ref.name, "hall_consoles": consoles}
-        plans.append(("thin_client", "configure:thin_client", [binding.hosts[tc["id"]]], tc_vars))
-        if binding.calling_displays:
-            cd_vars = {
-                "hall_window_number": ref.number,
-                "hall_window_name": ref.name,
-                "hall_window_services": ref.services,
-            }
-            hosts = [binding.hosts[d["id"]] for d in binding.calling_displays]
-            plans.append(("calling_display", "configure:calling_display", hosts, cd_vars))
+        for spec in binding.configured():
+            assert spec.window_setup is not None and spec.window_setup.configure is not None
+            found = binding.devices.get(spec.slug, [])
+            if not found:
+                continue
+            variables = {v: window[v] for v in spec.window_setup.configure.variables if v in window}
+            hosts = [binding.hosts[d["id"]] for d in found]
+            plans.append((spec.slug, f"configure:{spec.slug}", hosts, variables))
 
         todo = []
         outcome = []
@@ -326,8 +383,8 @@ class WindowSetup:
         if not todo:
             return "; ".join(outcome)
 
-        # one ansible-playbook run for every device that needs it (window_setup.yml: one play per
-        # device type): ansible's start-up is paid once, and each play only sees its changed devices
+        # one ansible-playbook run for every device that needs it (window_setup.yml runs each device's
+        # role): ansible's start-up is paid once, and only the changed devices take part
         playbook = get_playbook("window_setup")
         run_hosts = tuple(h for _name, _key, todo_hosts, _vars, _want in todo for h in todo_hosts)
         extra_vars: dict[str, Any] = {}
@@ -371,16 +428,21 @@ class WindowSetup:
             raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
         settings = self.runtime.settings
         problems: list[str] = []
+        checks = {t.slug: t for t in binding.types}
 
         def check(device: dict[str, Any]) -> str | None:
+            spec = checks[device["type"]]
+            assert spec.window_setup is not None
             with self.runtime.session_factory() as db:
                 row = db.get(Device, device["id"])
                 if row is None:
                     return f"{device['name']}: deleted from the inventory"
                 target = target_for(db, self.runtime.box, row, settings)
             command = "true"
-            if device["type"] == "thin_client":
-                command = f"cat {settings.device_root(device['name'])}{THIN_CLIENT_CONFIG}"
+            config_file = spec.ssh.config_files[0] if spec.ssh and spec.ssh.config_files else ""
+            reads_config = spec.window_setup.verify == "consoles_in_config"
+            if reads_config:
+                command = f"cat {settings.device_root(device['name'])}{config_file}"
             try:
                 result = run_command(
                     target, command, timeout=20, connect_timeout=settings.ssh_connect_timeout_s
@@ -391,7 +453,7 @@ class WindowSetup:
                 return (
                     f"{device['name']}: '{command}' exited with {result.exit_status}: {result.stderr.strip()}"
                 )
-            if device["type"] == "thin_client":
+            if reads_config:
                 config = yaml.safe_load(result.stdout) or {}
                 have = {
                     (p.get("network"), p.get("host"), p.get("port")) for p in config.get("profiles") or []
@@ -400,37 +462,49 @@ class WindowSetup:
                 if not want <= have:
                     missing = ", ".join(f"{n} {h}:{p}" for n, h, p in sorted(want - have))
                     return (
-                        f"{device['name']}: thin client config does not name console(s) {missing}; "
+                        f"{device['name']}: {_label(spec.slug)} config does not name console(s) {missing}; "
                         "run the setup again to re-apply it"
                     )
             return None
 
-        devices = [binding.thin_client, *binding.calling_displays]
-        with ThreadPoolExecutor(max_workers=max(1, min(settings.ssh_concurrency, len(devices)))) as pool:
-            problems.extend(p for p in pool.map(check, devices) if p)
+        over_ssh = [
+            d
+            for t in binding.types
+            if t.window_setup is not None and t.window_setup.verify in ("consoles_in_config", "reachable")
+            for d in binding.devices.get(t.slug, [])
+        ]
+        polled = [d for d in binding.peripherals if d not in over_ssh]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.ssh_concurrency, len(over_ssh)))) as pool:
+            problems.extend(p for p in pool.map(check, over_ssh) if p)
         with self.runtime.session_factory() as db:
-            for device in binding.peripherals:
+            for device in polled:
                 row = db.get(Device, device["id"])
                 if row is not None and row.oper_status == "down":
                     problems.append(f"{row.name}: down ({row.last_error or 'no answer to polling'})")
         if problems:
             raise StepFailed("; ".join(problems))
+        with_config = [
+            _label(t.slug)
+            for t in binding.types
+            if t.window_setup is not None and t.window_setup.verify == "consoles_in_config"
+        ]
         ctx.log(
             f"window {ref.number}: desktops {', '.join(info.desktops.values())} running; "
-            f"thin client names {', '.join(f'{c.network} {c.host}:{c.port}' for c in info.consoles)}"
+            f"{' and '.join(with_config) or 'no device'} names "
+            f"{', '.join(f'{c.network} {c.host}:{c.port}' for c in info.consoles)}"
         )
-        return f"desktops running, thin client config in place, {len(devices)} device(s) up"
+        in_place = "".join(f", {label} config in place" for label in with_config)
+        return f"desktops running{in_place}, {len(over_ssh)} device(s) up"
 
     # --- the teardown job -----------------------------------------------------------------------------
 
     def _teardown(self, ctx: JobContext, ref: WindowRef) -> dict[str, Any]:
         def run_step(step: str) -> str:
             if step == "unconfigure":
-                binding = self._step_bind_quiet(ref)
+                binding, missing = self._step_bind_quiet(ref)
                 if binding is None:
-                    return "no thin client bound: nothing to unconfigure"
-                displays = [binding.hosts[d["id"]] for d in binding.calling_displays]
-                hosts = (binding.hosts[binding.thin_client["id"]], *displays)
+                    return f"no {_label(missing)} bound: nothing to unconfigure"
+                hosts = tuple(binding.hosts[d["id"]] for d in binding.configured_devices())
                 playbook = get_playbook("window_setup")
                 result = playbook_service.run_in_job(
                     ctx,
@@ -442,7 +516,8 @@ class WindowSetup:
                 )
                 if not result.ok:
                     raise StepFailed(playbook_service.failure_message(playbook, result))
-                return "thin client and calling display configuration removed"
+                labels = [_label(t.slug) for t in binding.configured()]
+                return f"{' and '.join(labels)} configuration removed"
             self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
             return "seat removed"
 
@@ -450,10 +525,11 @@ class WindowSetup:
         self._update(ref.id, steps={}, outputs={})
         return result
 
-    def _step_bind_quiet(self, ref: WindowRef) -> Binding | None:
+    def _step_bind_quiet(self, ref: WindowRef) -> tuple[Binding | None, str]:
+        """The binding, or (None, the device type) when a device the window must have is not bound."""
         try:
-            return self._step_bind(ref)
+            return self._step_bind(ref), ""
         except StepFailed as exc:
-            if "needs exactly one thin client" in exc.message and "found none" in exc.message:
-                return None
+            if exc.missing:
+                return None, exc.missing
             raise

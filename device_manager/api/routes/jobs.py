@@ -128,17 +128,9 @@ class PlaybookRunCreate(BaseModel):
 
 @router.get("/playbooks/catalog")
 def list_playbooks(_principal: Viewer) -> list[dict[str, Any]]:
-    from device_manager.ansible.playbooks import CATALOG
+    from device_manager.ansible import playbooks
 
-    return [
-        {
-            "name": p.name,
-            "description": p.description,
-            "device_types": list(p.device_types),
-            "variables": list(p.variables),
-        }
-        for p in CATALOG.values()
-    ]
+    return [playbooks.describe(p) for p in playbooks.catalog().values()]
 
 
 @router.post("/playbooks/{name}", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)

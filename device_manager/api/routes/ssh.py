@@ -19,8 +19,7 @@ from device_manager.ssh.errors import SshError
 
 router = APIRouter(tags=["ssh"])
 
-# read-only operations an operator may run; the rest need it_staff
-READ_ONLY = ("collect_logs", "disk_usage", "check_process", "fetch_config")
+__all__ = ["router"]
 
 
 class KeyPublic(BaseModel):
@@ -106,7 +105,7 @@ def forget_host_key(db: SessionDep, principal: Admin, device_id: int) -> None:
 
 @router.get("/ssh/operations")
 def list_operations(_principal: Viewer, device_type: str | None = None) -> list[dict[str, Any]]:
-    ops = operations.catalog_for(device_type) if device_type else list(operations.CATALOG.values())
+    ops = operations.catalog_for(device_type) if device_type else list(operations.catalog().values())
     return [
         {
             "name": o.name,
@@ -114,7 +113,8 @@ def list_operations(_principal: Viewer, device_type: str | None = None) -> list[
             "device_types": list(o.device_types),
             "params": list(o.params),
             "timeout_s": o.timeout_s,
-            "role": "operator" if o.name in READ_ONLY else "it_staff",
+            # read-only operations an operator may run; the rest need it_staff
+            "role": "operator" if o.read_only else "it_staff",
         }
         for o in ops
     ]
@@ -125,7 +125,7 @@ def run_operation(
     db: SessionDep, principal: Operator, ops: OpsDep, request: Request, name: str, payload: OperationRequest
 ) -> JobAccepted:
     operation = operations.get(name)
-    if name not in READ_ONLY and not principal.at_least("it_staff"):
+    if not operation.read_only and not principal.at_least("it_staff"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"operation '{name}' needs the 'it_staff' role")
     devices = devices_of(db, principal, payload.device_ids)
     runs = ssh_service.plan_operation(db, devices, name, payload.params, ops.settings)

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from device_manager.ansible import adapter
-from device_manager.ansible.playbooks import CATALOG as PLAYBOOKS
+from device_manager.ansible.playbooks import catalog
 from device_manager.errors import Invalid
 from device_manager.jobs.manager import redact
 from device_manager.ssh import operations
@@ -112,5 +112,5 @@ def test_runner_events_become_log_events():
 def test_secrets_are_redacted_and_playbook_tasks_counted():
     text = "before\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nafter"
     assert redact(text) == "before\n[redacted private key]\nafter"
-    assert PLAYBOOKS["thin_client"].task_count == 3  # assert, write files, remove files
+    assert catalog()["thin_client"].task_count == 3  # assert, write files, remove files
     assert digest({"a": 1, "b": [2]}) == digest({"b": [2], "a": 1}) != digest({"a": 2, "b": [2]})
