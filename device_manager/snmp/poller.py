@@ -26,12 +26,15 @@ Status of a device after a poll:
   decryption error, unsupported security level) or an authorization error.
 * ``degraded``: answered, and the decoded values show problems (paper out, interface down, ...).
 * ``up``: answered, no problems.
+* ``unknown``: not polled (only from :meth:`Poller.poll_many`): its device type has no poll profile, or
+  the poll itself failed; ``error`` says why. One such device never fails the others' polls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Sequence
@@ -50,11 +53,13 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.decode import Problem, Raw, Value, decode
-from device_manager.snmp.profiles import PollProfile, ProfileSet
+from device_manager.snmp.profiles import PollProfile, ProfileError, ProfileSet
 
 __all__ = ["PollResult", "PollTarget", "Poller", "Problem", "Status"]
 
-Status = Literal["up", "degraded", "down", "auth_error"]
+log = logging.getLogger(__name__)
+
+Status = Literal["up", "degraded", "down", "auth_error", "unknown"]
 
 # USM reports and errors that mean "the credentials are wrong", not "the device is away".
 _AUTH_ERRORS: tuple[type[errind.ErrorIndication], ...] = (
@@ -360,8 +365,22 @@ class Poller:
             return await self._poll(target)
 
     async def poll_many(self, targets: list[PollTarget]) -> list[PollResult]:
+        """One result per target, in order. A target that cannot be polled (no poll profile for its
+        type, or an unexpected error) gets status ``unknown`` and its reason; the others are unaffected."""
         self._bind_loop()
-        return list(await asyncio.gather(*(self.poll(t) for t in targets)))
+        outcomes = await asyncio.gather(*(self.poll(t) for t in targets), return_exceptions=True)
+        results = []
+        for target, outcome in zip(targets, outcomes, strict=True):
+            if isinstance(outcome, PollResult):
+                results.append(outcome)
+                continue
+            if not isinstance(outcome, Exception):  # CancelledError, KeyboardInterrupt: not ours to keep
+                raise outcome
+            if not isinstance(outcome, ProfileError):
+                log.error("poll of device %s failed", target.device_id, exc_info=outcome)
+            where = f"device {target.device_id} ({target.address}:{target.port})"
+            results.append(PollResult(target.device_id, "unknown", error=f"{where}: not polled: {outcome}"))
+        return results
 
     # ---- one device ------------------------------------------------------------------------------
     async def _poll(self, target: PollTarget) -> PollResult:

@@ -262,7 +262,7 @@ def observe(rule: AlertRule, result: PollResultLike) -> Seen | None:
     """What ``rule`` sees in ``result``: subject -> observation, or None when it cannot judge (an
     unknown kind, or a device the poll did not reach)."""
     observer = OBSERVERS.get(rule.kind)
-    if observer is None:
+    if observer is None or result.status == "unknown":  # not polled: nothing to judge, not even down
         return None
     if not observer.judges_down and result.status not in REACHABLE:
         return None

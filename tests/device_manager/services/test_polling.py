@@ -210,3 +210,38 @@ async def test_undecryptable_credentials_skip_the_device_without_leaking(api, fl
     assert targets == [] and len(skipped) == 2
     assert "wrong master key" in skipped[0] and "'v2c'" in skipped[0]
     assert not any("public" in problem or "hallcloud-auth-key" in problem for problem in skipped)
+
+
+async def test_a_device_whose_type_has_no_poll_profile_is_skipped_with_one_event(api, fleet):
+    """A device type created through the API has no registry file and so no poll profile: its devices
+    are left out of the cycle and reported once, and the other devices are polled as usual."""
+    from device_manager.db.models import Device, Event
+
+    h = api.headers("admin")
+    await create(api.client, h, "device-types", slug="signature_pad", name="签批屏 (signature pad)")
+    v2c = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="pad", community="c")
+    pad = await device(
+        api.client,
+        h,
+        fleet["site"]["id"],
+        name="pad-1",
+        device_type="signature_pad",
+        address="10.0.0.9",
+        snmp_credential_id=v2c["id"],
+    )
+    poller = FakePoller()
+    svc: PollingService = api.app.state.polling
+    svc.poller = poller
+    for _cycle in range(2):
+        report = await svc.run_cycle()
+        assert report.targets == 2 and report.by_status == {"up": 2}
+        assert len(report.skipped) == 1 and "'signature_pad' has no poll profile" in report.skipped[0]
+    assert {t.device_id for t in poller.calls[-1]} == {fleet["printer"], fleet["ups"]}
+    with api.session_factory() as db:
+        events = list(db.scalars(select(Event).where(Event.device_id == pad["id"])))
+        row = db.get(Device, pad["id"])
+        assert (
+            row is not None and row.oper_status == "unknown" and "no poll profile" in (row.last_error or "")
+        )
+    assert [(e.kind, e.origin) for e in events] == [("not_polled", "poll")]  # once, not every cycle
+    assert "device_manager/device_types/signature_pad.yaml" in events[0].message

@@ -101,6 +101,30 @@ async def _down_and_back(api, agent, svc, kiosk) -> None:
     assert 'hallcloud_poll_errors_total{device_type="kiosk",status="down"}' in metrics
 
 
+async def test_a_device_type_without_poll_profile_never_fails_the_cycle(api, own_snmpd, poller):
+    """With the real poller: a device of a type that has no poll profile (created through the API) is
+    skipped, and the kiosk on the same cycle is still polled and stored."""
+    svc, kiosk, hall = await _setup(api, own_snmpd, poller, version="v2c")
+    h = api.headers("admin")
+    await create(api.client, h, "device-types", slug="signature_pad", name="签批屏 (signature pad)")
+    with api.session_factory() as db:
+        credential_id = db.get(Device, kiosk).snmp_credential_id
+    await create(
+        api.client,
+        h,
+        "devices",
+        name="pad-1",
+        site_id=hall["id"],
+        device_type="signature_pad",
+        address=own_snmpd.host,
+        snmp_port=own_snmpd.port,
+        snmp_credential_id=credential_id,
+    )
+    report = await svc.run_cycle()
+    assert report.by_status == {"up": 1} and len(report.skipped) == 1
+    assert _status(api, kiosk) == "up"
+
+
 async def test_stopping_the_agent_raises_an_alert_and_restarting_resolves_it(api, own_snmpd, poller):
     svc, kiosk, _hall = await _setup(api, own_snmpd, poller, version="v2c")
     await _down_and_back(api, own_snmpd, svc, kiosk)

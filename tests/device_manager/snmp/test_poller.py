@@ -208,6 +208,21 @@ async def test_unknown_device_type_is_an_error(snmpsim_agent: SnmpsimAgent) -> N
     poller.close()
 
 
+async def test_poll_many_keeps_polling_the_others_when_a_type_has_no_profile(
+    snmpsim_agent: SnmpsimAgent,
+) -> None:
+    poller = Poller(PROFILES)
+    good = PollTarget(1, snmpsim_agent.host, snmpsim_agent.port, "ups", snmpsim_agent.credential("ups"))
+    fax = PollTarget(2, snmpsim_agent.host, snmpsim_agent.port, "fax", SnmpV2c("kiosk"))
+    try:
+        first, second = await poller.poll_many([fax, good])
+    finally:
+        poller.close()
+    assert (first.device_id, first.status) == (2, "unknown")
+    assert "not polled" in (first.error or "") and "'fax' has no poll profile" in (first.error or "")
+    assert (second.device_id, second.status) == (1, "degraded") and second.metrics["ups.on_battery"] == 1.0
+
+
 @pytest.mark.parametrize("agent_fixture", ["own_snmpd", "own_snmpsim"])
 async def test_v3_device_with_a_new_engine_id_after_restart_comes_back(
     agent_fixture: str, request: pytest.FixtureRequest
