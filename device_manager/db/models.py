@@ -45,6 +45,7 @@ __all__ = [
     "Event",
     "MaintenanceWindow",
     "MetricSample",
+    "SeededDefault",
     "Site",
     "UTCDateTime",
     "Window",
@@ -306,3 +307,12 @@ class AuditEntry(Base):
     client: Mapped[str] = mapped_column(String(64), default="")
     site_ids: Mapped[list[int] | None] = mapped_column(JSON)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SeededDefault(Base):
+    """A default the running system seeded once from a registry (``alert_rule:<kind>``), so that a
+    default someone deleted is not seeded again at the next start."""
+
+    __tablename__ = "seeded_defaults"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seeded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from device_manager.db.models import Alert, AlertState, Event
 from device_manager.services.polling import PollingService
+from device_manager.snmp.decode import Raw, decode
 from device_manager.snmp.poller import PollResult, Problem
+from device_manager.snmp.profiles import load_profiles
 from device_manager.snmp.traps import TrapEvent
 from tests.device_manager.dm_helpers import API, create, device, site
 
@@ -356,3 +358,72 @@ async def test_alerts_and_events_are_scoped_to_the_callers_sites(api, hall):
     assert (await api.client.get(f"{API}/events", headers=outsider)).json()["count"] == 0
     assert (await api.client.get(f"{API}/alerts", headers=insider)).json()["count"] == 1
     assert (await api.client.get(f"{API}/events", headers=insider)).json()["count"] >= 1
+
+
+def decoded(device_id: int, device_type: str, raw: Raw) -> PollResult:
+    """What the poller hands the engine after decoding ``raw`` with ``device_type``'s profile."""
+    out = decode(load_profiles().for_type(device_type), raw)
+    return PollResult(device_id, "degraded" if out.problems else "up", out.metrics, out.facts, out.problems)
+
+
+async def test_problem_codes_that_no_rule_observed_before_raise_alerts(api, hall):
+    """cpu_high, ups_battery_low, paper_low and printer_error come out of the decoders; their default
+    rules turn them into alerts (and clear them), like every other problem code."""
+    svc = polling(api)
+    busy = Raw(tables={"hrProcessorTable": {"1": {"hrProcessorLoad": 97}, "2": {"hrProcessorLoad": 95}}})
+    printer = Raw(
+        tables={
+            # offline (bit 6 of hrPrinterDetectedErrorState), and tray 1 at 25 of 500 sheets
+            "hrPrinterTable": {"1": {"hrPrinterStatus": 3, "hrPrinterDetectedErrorState": b"\x02\x00"}},
+            "prtInputTable": {
+                "1.1": {"prtInputMaxCapacity": 500, "prtInputCurrentLevel": 25, "prtInputName": b"Tray 1"}
+            },
+        }
+    )
+    ups = Raw(scalars={"upsBatteryStatus": 3, "upsEstimatedChargeRemaining": 12, "upsOutputSource": 3})
+    polls = [
+        decoded(hall["kiosk-1"], "kiosk", busy),
+        decoded(hall["printer-1"], "printer", printer),
+        decoded(hall["ups-1"], "ups", ups),
+    ]
+    assert {p.code for p in polls[1].problems} == {"printer_error"}  # paper_low: from the tray's level
+    assert [p.code for p in polls[2].problems] == ["ups_battery_low"]
+    svc.store_results(polls)
+    assert {a.kind for a in alerts(api, status="firing")} == {"printer_error", "paper_low", "ups_battery_low"}
+    svc.store_results(polls)
+    svc.store_results(polls)  # the CPU must stay high for 3 cycles
+    firing = {a.kind: a for a in alerts(api, status="firing")}
+    assert set(firing) == {"cpu_high", "printer_error", "paper_low", "ups_battery_low"}
+    assert (
+        firing["cpu_high"].value == 96.0 and "CPU load at 96% (threshold 90%)" in firing["cpu_high"].message
+    )
+    assert (
+        firing["paper_low"].subject == "1" and "tray 1 at 5% (threshold 10%)" in firing["paper_low"].message
+    )
+    assert firing["ups_battery_low"].severity == "critical"
+    assert firing["printer_error"].device_id == hall["printer-1"]
+
+    calm = Raw(tables={"hrProcessorTable": {"1": {"hrProcessorLoad": 10}}})
+    fine_printer = Raw(
+        tables={
+            "hrPrinterTable": {"1": {"hrPrinterStatus": 3, "hrPrinterDetectedErrorState": b"\x00\x00"}},
+            "prtInputTable": {"1.1": {"prtInputMaxCapacity": 500, "prtInputCurrentLevel": 400}},
+        }
+    )
+    charged = Raw(scalars={"upsBatteryStatus": 2, "upsEstimatedChargeRemaining": 100, "upsOutputSource": 3})
+    svc.store_results(
+        [
+            decoded(hall["kiosk-1"], "kiosk", calm),
+            decoded(hall["printer-1"], "printer", fine_printer),
+            decoded(hall["ups-1"], "ups", charged),
+        ]
+    )
+    assert alerts(api, status="firing") == []
+    assert {a.kind for a in alerts(api, status="resolved")} == set(firing)
+
+
+async def test_an_empty_tray_is_paper_out_not_paper_low(api, hall):
+    svc, pid = polling(api), hall["printer-1"]
+    empty = Raw(tables={"prtInputTable": {"1.1": {"prtInputMaxCapacity": 500, "prtInputCurrentLevel": 0}}})
+    svc.store_results([decoded(pid, "printer", empty)])
+    assert [(a.kind, a.subject) for a in alerts(api, status="firing")] == [("paper_out", "tray 1")]
