@@ -1,74 +1,120 @@
-"""The operations runtime of one app: settings, the job manager, the secret box and the seat backend.
-Created lazily on ``app.state`` the first time a route needs it, so ``main.py`` only mounts routers."""
+"""What one running device manager owns besides answering requests: the job manager, the SNMP polling
+loop and its poller, the trap receiver, the web pages' console proxies and desktop-state cache, the
+seats, and the seat backend window setup uses.
+
+:meth:`Runtime.start` builds and starts it in the app's lifespan (``main.py``) and :meth:`Runtime.stop`
+shuts it down there; routes reach it as ``app.state.runtime`` (``api.deps.RuntimeDep``). ``hall
+window`` builds a smaller one (settings, database, secret box, job manager) for its own process.
+"""
 
 from __future__ import annotations
 
-import threading
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
+from device_manager.core.config import Settings
 from device_manager.core.secrets import SecretBox
 from device_manager.jobs.manager import JobManager
 
 if TYPE_CHECKING:
+    from device_manager.services.polling import PollingService
+    from device_manager.web.state import WebState
     from device_manager.windows.seat import SeatBackend
+    from vdi.seats import SeatDirectory
 
+__all__ = ["Runtime"]
 
-class OpsSettings(BaseSettings):
-    """Settings of SSH operations, playbook runs and window setup (prefix ``HALLCLOUD_OPS_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="HALLCLOUD_OPS_", env_file=None, extra="ignore")
-
-    job_workers: int = Field(default=4, ge=1)
-    ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_concurrency: int = Field(default=20, ge=1)  # devices contacted at once by one job
-    ssh_connect_timeout_s: float = Field(default=10.0, gt=0)
-    ansible_timeout_s: int = Field(default=10, ge=1)  # ansible's SSH connect timeout
-    ansible_forks: int = Field(default=10, ge=1)
-    # the devices' Python for ansible modules; "auto_silent" lets ansible discover it
-    ansible_python_interpreter: str = "auto_silent"
-    # where HallCloud's files live on a device: "" (the real root) on hall hardware; the tests use
-    # "/tmp/<dir>/{device}" so several namespaced test devices can share one file system
-    device_root_template: str = ""
-    # infra Automation API stack for window setup (see infra/automation.py)
-    stack: str = ""
-    pulumi_state_dir: str = ""
-    # seat of a window the stack does not define yet: {"gov": {"image": ...}, "internet": {...}}
-    # (JSON in HALLCLOUD_OPS_SEAT_TEMPLATE); unset: copy the stack's first window's seat
-    seat_template: dict[str, Any] | None = None
-
-    def device_root(self, device_name: str) -> str:
-        return self.device_root_template.replace("{device}", device_name)
+log = logging.getLogger(__name__)
 
 
 @dataclass
-class OpsRuntime:
-    settings: OpsSettings
+class Runtime:
+    settings: Settings
     session_factory: sessionmaker[Session]
     box: SecretBox
     jobs: JobManager
-    seat_backend: SeatBackend | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    seat_backend: SeatBackend | None = None  # None: no hall stack configured (window setup refuses)
+    on_step: Callable[[str], None] | None = None  # called as each window-setup step starts (tests)
+    polling: PollingService | None = None
+    web: WebState | None = None
+    traps: Any = None  # the running TrapReceiver, when HALLCLOUD_TRAP_LISTEN is set
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        polling: PollingService,
+        *,
+        seats: SeatDirectory | None = None,
+        background: bool = True,
+    ) -> Runtime:
+        """Build everything and start the background work (the polling loop and the trap receiver run
+        only when ``background`` and ``settings.polling_enabled``)."""
+        from device_manager.web.state import WebState
+        from device_manager.web.vncproxy import ConsoleProxies
+        from device_manager.windows.service import seat_backend
+        from vdi.seats import SeatDirectory
 
-_lock = threading.Lock()
-
-
-def ops_runtime(state: Any) -> OpsRuntime:
-    """The runtime stored on an app's ``state`` (created on first use)."""
-    with _lock:
-        runtime: OpsRuntime | None = getattr(state, "ops", None)
-        if runtime is None:
-            settings = getattr(state, "ops_settings", None) or OpsSettings()
-            runtime = OpsRuntime(
-                settings=settings,
-                session_factory=state.session_factory,
-                box=state.secret_box,
-                jobs=JobManager(state.session_factory, settings.job_workers),
-            )
-            state.ops = runtime
+        jobs = await asyncio.to_thread(JobManager, session_factory, settings.job_workers)
+        web = WebState(
+            ConsoleProxies(settings.console_proxy_listen),
+            seats if seats is not None else SeatDirectory.from_file(settings.seats_path),
+        )
+        runtime = cls(settings, session_factory, box, jobs, seat_backend(settings), polling=polling, web=web)
+        try:
+            if background and settings.polling_enabled:
+                if polling.poller is None:
+                    polling.poller = _default_poller(settings)
+                runtime._tasks.append(asyncio.create_task(polling.run(runtime._stop)))
+                runtime.traps = await _start_traps(settings, polling)
+        except BaseException:
+            await runtime.stop()
+            raise
         return runtime
+
+    async def stop(self) -> None:
+        """Stop the background work, then release sockets, processes and threads."""
+        self._stop.set()
+        if self.traps is not None:
+            await self.traps.stop()
+            self.traps = None
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        close = getattr(self.polling.poller if self.polling else None, "close", None)
+        if callable(close):
+            close()  # the SNMP poller's sockets
+        await asyncio.to_thread(self.jobs.shutdown)
+        if self.web is not None:
+            self.web.close()
+
+
+def _default_poller(settings: Settings) -> Any:
+    from device_manager.snmp.poller import Poller
+    from device_manager.snmp.profiles import load_profiles
+
+    return Poller(load_profiles(), concurrency=settings.poll_concurrency)
+
+
+async def _start_traps(settings: Settings, polling: PollingService) -> Any:
+    if not settings.trap_listen:
+        return None
+    from device_manager.snmp.traps import TrapReceiver
+
+    host, _, port = settings.trap_listen.rpartition(":")
+    communities, users = await asyncio.to_thread(polling.trap_credentials, settings.trap_communities)
+    receiver = TrapReceiver()
+    await receiver.start(host or "0.0.0.0", int(port), communities, users, polling.handle_trap)
+    log.info("trap receiver on %s:%s (%d communities, %d v3 users)", host, port, len(communities), len(users))
+    return receiver

@@ -14,6 +14,7 @@ from device_manager.core.config import Settings
 from device_manager.core.secrets import SecretBox
 from device_manager.core.security import ROLE_RANK, Principal, principal_of, verify_token
 from device_manager.db.models import utcnow
+from device_manager.runtime import Runtime
 from device_manager.services import audit
 from device_manager.services.alerts import AlertEngine
 
@@ -38,10 +39,21 @@ def get_alert_engine(request: Request) -> AlertEngine:
     return engine
 
 
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the device manager's background services are not running (serve the app with its lifespan)",
+        )
+    return runtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
 BoxDep = Annotated[SecretBox, Depends(get_box)]
 AlertEngineDep = Annotated[AlertEngine, Depends(get_alert_engine)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def client_address(request: Request) -> str:

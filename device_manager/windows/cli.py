@@ -22,12 +22,12 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
     from device_manager.db import migrate
     from device_manager.db.session import make_engine, make_session_factory
     from device_manager.jobs.manager import JobManager
-    from device_manager.runtime import OpsRuntime, OpsSettings
+    from device_manager.runtime import Runtime
+    from device_manager.windows.service import seat_backend
 
     try:
-        settings = Settings()
         updates = {k: v for k, v in (("stack", stack), ("pulumi_state_dir", state_dir)) if v}
-        ops_settings = OpsSettings().model_copy(update=updates)
+        settings = Settings().model_copy(update=updates)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     engine = make_engine(settings.sqlalchemy_url)
@@ -35,7 +35,8 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
     factory = make_session_factory(engine)
     jobs = JobManager(factory, 1)
     try:
-        yield OpsRuntime(ops_settings, factory, SecretBox(load_master_key(settings)), jobs)
+        box = SecretBox(load_master_key(settings))
+        yield Runtime(settings, factory, box, jobs, seat_backend=seat_backend(settings))
     finally:
         jobs.shutdown()
         engine.dispose()

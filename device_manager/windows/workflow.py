@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from sqlalchemy import select
@@ -40,11 +40,13 @@ from device_manager.db.models import Device, Site, Window, utcnow
 from device_manager.device_types import WINDOW_VARIABLES, DeviceTypeSpec, Registry, default_registry
 from device_manager.errors import Conflict, DomainError, Invalid, NotFound
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.runtime import OpsRuntime
 from device_manager.ssh.client import run_command
 from device_manager.ssh.errors import SshError
 from device_manager.ssh.service import target_for
 from device_manager.windows.seat import SeatBackend, SeatError, SeatInfo
+
+if TYPE_CHECKING:
+    from device_manager.runtime import Runtime
 
 __all__ = [
     "STEPS",
@@ -145,7 +147,7 @@ class WindowSetup:
 
     def __init__(
         self,
-        runtime: OpsRuntime,
+        runtime: Runtime,
         backend: SeatBackend,
         *,
         playbook_runner: playbook_service.RunPlaybook = adapter.run,

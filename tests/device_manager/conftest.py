@@ -17,7 +17,6 @@ from device_manager.core.config import Settings
 from device_manager.core.secrets import generate_master_key
 from device_manager.db.session import make_engine, make_session_factory
 from device_manager.main import create_app
-from device_manager.runtime import OpsSettings, ops_runtime
 from tests.device_manager.dm_helpers import Api
 from tests.device_manager.ops import OpsApi
 from tests.plugin import SECRET_KEY
@@ -55,11 +54,14 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
+    """The app (its lifespan started: registries synced, runtime running) behind an in-process client."""
     app = create_app(settings, run_background=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client,
+    ):
         yield Api(app, client)
-    app.state.engine.dispose()
 
 
 @pytest.fixture
@@ -70,17 +72,6 @@ def session_factory(settings: Settings) -> Iterator[Any]:
 
 
 # --- operations against namespaced sshd devices ---------------------------------------------------
-
-
-@pytest.fixture
-def ops_settings(tmp_path: Path) -> OpsSettings:
-    return OpsSettings(
-        device_root_template=str(tmp_path / "roots" / "{device}"),
-        ssh_connect_timeout_s=5,
-        ansible_python_interpreter="/usr/bin/python3",
-        ansible_timeout_s=5,
-        job_workers=4,
-    )
 
 
 @pytest.fixture
@@ -97,8 +88,9 @@ def ops_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-async def ops_api(ops_db_url: str, tmp_path: Path, ops_settings: OpsSettings) -> AsyncIterator[OpsApi]:
-    settings = Settings(
+def ops_settings(ops_db_url: str, tmp_path: Path) -> Settings:
+    """The settings of ``ops_api``: each test device's files under its own root in ``tmp_path``."""
+    return Settings(
         environment="test",
         data_dir=tmp_path,
         database_url=ops_db_url,
@@ -108,11 +100,20 @@ async def ops_api(ops_db_url: str, tmp_path: Path, ops_settings: OpsSettings) ->
         migrate_on_startup=False,
         rate_limit_per_minute=100_000,
         rate_limit_burst=100_000,
+        device_root_template=str(tmp_path / "roots" / "{device}"),
+        ssh_connect_timeout_s=5,
+        ansible_python_interpreter="/usr/bin/python3",
+        ansible_timeout_s=5,
+        job_workers=4,
     )
-    app = create_app(settings, run_background=False)
-    app.state.ops_settings = ops_settings
+
+
+@pytest.fixture
+async def ops_api(ops_settings: Settings, tmp_path: Path) -> AsyncIterator[OpsApi]:
+    app = create_app(ops_settings, run_background=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hall.test", timeout=60) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hall.test", timeout=60) as client,
+    ):
         yield OpsApi(app, client, tmp_path / "roots")
-    ops_runtime(app.state).jobs.shutdown()
-    app.state.engine.dispose()

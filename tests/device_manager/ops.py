@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from device_manager.core.security import issue_token
+from device_manager.runtime import Runtime
 from device_manager.testing.ssh_hosts import SshHost
 from tests.plugin import SECRET_KEY
 
@@ -65,6 +66,11 @@ class OpsApi:
 
     def root(self, device_name: str) -> Path:
         return self.roots / device_name
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
 
 
 @dataclass

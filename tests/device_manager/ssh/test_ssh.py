@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from device_manager.db.models import AuditEntry
-from device_manager.runtime import ops_runtime
 from device_manager.ssh import service as ssh_service
 from device_manager.ssh.client import CommandResult, SshTarget, connect, scan_host_key
 from device_manager.ssh.errors import HostKeyChanged, HostKeyUnknown
@@ -218,7 +217,7 @@ async def test_timeout_cancel_and_live_stream(backend, ops_api, hosts, client_ke
 
 async def test_concurrency_is_bounded(backend, ops_api, hosts, client_key, ops_settings):
     hall = await make_hall(ops_api, hosts, client_key[0])
-    runtime = ops_runtime(ops_api.app.state)
+    runtime = ops_api.runtime
     with runtime.session_factory() as db:
         from device_manager.db.models import Device
 

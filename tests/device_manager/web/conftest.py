@@ -103,17 +103,15 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         return live
 
     yield start
-    for live in started:
+    for live in started:  # the app's lifespan stops its runtime (poller sockets, proxies, jobs)
         live.server.should_exit = True
         live.thread.join(timeout=15)
-        poller = getattr(live.app.state.polling, "poller", None)
-        close = getattr(poller, "close", None)
-        if close is not None:  # the app does not close the SNMP poller's sockets on shutdown
-            close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for the web tests. Package scope: Playwright's sync API keeps an event loop running
+    while it is open, which the asyncio tests of the packages after this one could not run beside."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from device_manager.db.models import AuditEntry
 from device_manager.web import seat_tokens
-from device_manager.web.routes import web_state
+from device_manager.web.state import web_state
 from tests.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
 from tests.plugin import SECRET_KEY
 from vdi.seats import Seat, SeatDirectory

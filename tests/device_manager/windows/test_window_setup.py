@@ -10,7 +10,6 @@ import json
 import pytest
 import yaml
 
-from device_manager.runtime import ops_runtime
 from device_manager.windows.seat import Console, SeatInfo
 from tests.device_manager.ops import make_hall
 
@@ -52,7 +51,7 @@ class FakeSeats:
 @pytest.fixture
 def seats(ops_api):
     fake = FakeSeats()
-    ops_runtime(ops_api.app.state).seat_backend = fake
+    ops_api.runtime.seat_backend = fake
     return fake
 
 
@@ -69,8 +68,8 @@ async def read(api, device, path):
     return done["status"], done["result"].get("devices", {}).get(device["name"], {}).get("stdout", "")
 
 
-async def setup(api, number, expect="succeeded"):
-    job = (await api.post(f"windows/{number}/setup", role="it_staff", expect=202)).json()
+async def setup(api, window_id, expect="succeeded"):
+    job = (await api.post(f"windows/{window_id}/setup", role="it_staff", expect=202)).json()
     done = await api.wait_job(job["job_id"], timeout=400)
     assert done["status"] == expect, done["error"]
     return done
@@ -84,11 +83,11 @@ async def test_setup_is_idempotent_and_services_change_reruns_only_the_display(
     )
     tc, cd = hall.devices["thin_client"], hall.devices["calling_display"]
 
-    done = await setup(ops_api, 12)
+    done = await setup(ops_api, hall.window_id)
     assert list(done["result"]["timings"]) == ["seat", "bind", "configure", "verify"]
     assert done["result"]["steps"]["seat"] == "applied"
     assert done["result"]["steps"]["configure"] == "thin_client applied; calling_display applied"
-    state = (await ops_api.get("windows/12/setup")).json()
+    state = (await ops_api.get(f"windows/{hall.window_id}/setup")).json()
     assert state["status"] == "ready" and state["failed_step"] is None
     assert state["outputs"]["devices"]["thin_client"]["name"] == tc["name"]
 
@@ -98,7 +97,7 @@ async def test_setup_is_idempotent_and_services_change_reruns_only_the_display(
     status, shown = await read(ops_api, cd, "/etc/hallcloud/calling-display.json")
     assert json.loads(shown)["text"] == "12号窗口 不动产登记"
 
-    again = await setup(ops_api, 12)  # nothing changed: nothing re-applied
+    again = await setup(ops_api, hall.window_id)  # nothing changed: nothing re-applied
     assert again["result"]["steps"]["seat"] == "unchanged (desktops running)"
     assert again["result"]["steps"]["configure"] == "thin_client unchanged; calling_display unchanged"
     assert seats.applied == [12]
@@ -110,7 +109,7 @@ async def test_setup_is_idempotent_and_services_change_reruns_only_the_display(
         json={"services": ["不动产登记", "抵押登记", "查封登记"]},
     )
     assert patched.status_code == 200, patched.text
-    changed = await setup(ops_api, 12)
+    changed = await setup(ops_api, hall.window_id)
     assert changed["result"]["steps"]["configure"] == "thin_client unchanged; calling_display applied"
     log = await ops_api.log(changed["id"])
     runs = [line for line in log if line.startswith("playbook window_setup.yml on ")]
@@ -120,12 +119,12 @@ async def test_setup_is_idempotent_and_services_change_reruns_only_the_display(
     assert json.loads(shown)["services"] == ["不动产登记", "抵押登记", "查封登记"]
 
     job = (
-        await ops_api.client.delete("/api/v1/windows/12/setup", headers=ops_api.headers("it_staff"))
+        await ops_api.client.delete(f"/api/v1/windows/{window}/setup", headers=ops_api.headers("it_staff"))
     ).json()
     done = await ops_api.wait_job(job["job_id"], timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert seats.removed == [12]
-    assert (await ops_api.get("windows/12/setup")).json()["status"] == "absent"
+    assert (await ops_api.get(f"windows/{window}/setup")).json()["status"] == "absent"
     status, _ = await read(ops_api, tc, "/etc/hallcloud/thin-client.yaml")
     assert status == "failed"  # the seat configuration is gone from the thin client
 
@@ -139,31 +138,30 @@ async def test_a_device_lost_mid_run_fails_that_step_and_a_retry_succeeds(ops_ap
         slug="west-hall",
     )
     display = hosts["calling_display"]
-    runtime = ops_runtime(ops_api.app.state)
+    runtime = ops_api.runtime
 
     def lose_the_display(step: str) -> None:
         if step == "configure":
             display.stop_sshd()
 
-    runtime.extra["on_step"] = lose_the_display
+    runtime.on_step = lose_the_display
     try:
-        failed = await setup(ops_api, 21, expect="failed")
+        failed = await setup(ops_api, hall.window_id, expect="failed")
     finally:
-        runtime.extra.pop("on_step")
-        runtime.extra.pop("window_setup", None)
+        runtime.on_step = None
         display.start_sshd()
     assert failed["step"] == "configure"
     assert failed["error"].startswith("window 21: step 3 (configure) failed: playbook calling_display: ")
     assert hall.devices["calling_display"]["name"] in failed["error"] and "unreachable" in failed["error"]
-    state = (await ops_api.get("windows/21/setup")).json()
+    state = (await ops_api.get(f"windows/{hall.window_id}/setup")).json()
     assert state["status"] == "failed" and state["failed_step"] == "configure"
     assert state["steps"]["configure:thin_client"]["status"] == "done"
 
-    retried = await setup(ops_api, 21)
+    retried = await setup(ops_api, hall.window_id)
     assert retried["result"]["steps"]["seat"] == "unchanged (desktops running)"
     assert retried["result"]["steps"]["configure"] == "thin_client unchanged; calling_display applied"
     assert seats.applied == [21]
-    assert (await ops_api.get("windows/21/setup")).json()["status"] == "ready"
+    assert (await ops_api.get(f"windows/{hall.window_id}/setup")).json()["status"] == "ready"
 
 
 async def test_setup_refuses_what_it_cannot_do(ops_api, hosts, client_key, seats):
@@ -174,9 +172,9 @@ async def test_setup_refuses_what_it_cannot_do(ops_api, hosts, client_key, seats
         number=30,
         slug="no-thin-client",
     )
-    assert (await ops_api.post("windows/30/setup", role="viewer")).status_code == 403
+    assert (await ops_api.post(f"windows/{hall.window_id}/setup", role="viewer")).status_code == 403
     assert (await ops_api.post("windows/99/setup")).status_code == 404
-    failed = await setup(ops_api, 30, expect="failed")
+    failed = await setup(ops_api, hall.window_id, expect="failed")
     assert failed["step"] == "bind"
     assert "window 30 needs exactly one thin client in the inventory, found none" in failed["error"]
     assert seats.applied == [30]  # the seat step ran before; a retry will not redo it

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device_manager.runtime import ops_runtime
 from device_manager.windows.seat import InfraSeatBackend
 from infra.automation import HallStack
 from infra.demo import leftovers
@@ -59,7 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HallStack]:
 
 
 async def test_window_setup_end_to_end(ops_api, hosts, client_key, stack: HallStack) -> None:
-    runtime = ops_runtime(ops_api.app.state)
+    runtime = ops_api.runtime
     runtime.seat_backend = InfraSeatBackend(stack.name, Path(stack.state_dir), seat_template=SEAT)
     hall = await make_hall(
         ops_api,
@@ -76,13 +75,12 @@ async def test_window_setup_end_to_end(ops_api, hosts, client_key, stack: HallSt
         if step == "configure":
             display.stop_sshd()
 
-    runtime.extra["on_step"] = lose_the_display
+    runtime.on_step = lose_the_display
     try:
-        job = (await ops_api.post("windows/5/setup", expect=202)).json()
+        job = (await ops_api.post(f"windows/{hall.window_id}/setup", expect=202)).json()
         failed = await ops_api.wait_job(job["job_id"], timeout=600)
     finally:
-        runtime.extra.pop("on_step")
-        runtime.extra.pop("window_setup", None)
+        runtime.on_step = None
         display.start_sshd()
     assert failed["status"] == "failed" and failed["step"] == "configure"
     assert failed["error"].startswith("window 5: step 3 (configure) failed: playbook calling_display: ")
@@ -90,7 +88,7 @@ async def test_window_setup_end_to_end(ops_api, hosts, client_key, stack: HallSt
     with connection(URI) as conn:  # the seat was created by the first attempt
         assert all(lookup_domain(conn, f"{prefix}-w005-{s}").isActive() for s in ("gov", "internet"))
 
-    job = (await ops_api.post("windows/5/setup", expect=202)).json()
+    job = (await ops_api.post(f"windows/{hall.window_id}/setup", expect=202)).json()
     done = await ops_api.wait_job(job["job_id"], timeout=600)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["steps"]["seat"] == "unchanged (desktops running)"
@@ -114,12 +112,14 @@ async def test_window_setup_end_to_end(ops_api, hosts, client_key, stack: HallSt
         (await ops_api.wait_job(read["job_id"]))["result"]["devices"][tc["name"]]["stdout"]
     )
     assert {p["network"]: (p["host"], p["port"]) for p in config["profiles"]} == consoles
-    state = (await ops_api.get("windows/5/setup")).json()
+    state = (await ops_api.get(f"windows/{hall.window_id}/setup")).json()
     assert state["status"] == "ready"
     assert state["outputs"]["seat"]["desktops"] == {s: f"{prefix}-w005-{s}" for s in ("gov", "internet")}
     assert [w.number for w in stack.spec().windows] == [5]
 
-    job = (await ops_api.client.delete("/api/v1/windows/5/setup", headers=ops_api.headers())).json()
+    job = (
+        await ops_api.client.delete(f"/api/v1/windows/{hall.window_id}/setup", headers=ops_api.headers())
+    ).json()
     done = await ops_api.wait_job(job["job_id"], timeout=600)
     assert done["status"] == "succeeded", done["error"]
     assert stack.spec().windows == []
