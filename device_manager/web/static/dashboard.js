@@ -76,10 +76,10 @@ function windowTile(site, w) {
     const canOpen = ["it_staff", "admin"].includes(o.me.role);
     rows.push(el("li", { class: "seat-row" }, el("span", {}, `${t("map.seat")} ${seat.name}`),
       canOpen ? el("button", { class: "open-seat", onclick: () => openSeat(seat.name) }, t("map.open_seat")) : ""));
-    for (const role of ["gov", "internet"]) {
-      const st = seat.states[role] || "unknown";
+    for (const side of ["gov", "internet"]) {
+      const st = seat.states[side] || "unknown";
       status = worst(status, desktopStatus(st));
-      rows.push(el("li", { dataset: { desktop: role } }, el("span", {}, `${t("map.desktops")} ${t(`desktop.${role}`)}`), badge(st)));
+      rows.push(el("li", { dataset: { desktop: side } }, el("span", {}, `${t("map.desktops")} ${t(`desktop.${side}`)}`), badge(st)));
     }
   } else rows.push(el("li", {}, el("span", {}, t("map.no_seat"))));
   for (const d of devices) {

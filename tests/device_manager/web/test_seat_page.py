@@ -26,14 +26,14 @@ from vdi.seats import Seat, SeatDirectory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CANVAS_PNG = """(role) => {
-  const canvas = document.querySelector(`#pane-${role} canvas`);
+CANVAS_PNG = """(side) => {
+  const canvas = document.querySelector(`#pane-${side} canvas`);
   return canvas ? canvas.toDataURL("image/png") : null;
 }"""
 
 
-def canvas_image(page, role: str) -> Image.Image | None:
-    url = page.evaluate(CANVAS_PNG, role)
+def canvas_image(page, side: str) -> Image.Image | None:
+    url = page.evaluate(CANVAS_PNG, side)
     if not url:
         return None
     return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
@@ -120,23 +120,23 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
     assert "token=" not in page.url  # the token left the address bar
 
     expected = {
-        role: Image.open(io.BytesIO(seat_desktops.screenshot(spec.name))).convert("RGB")
-        for role, spec in zip(("gov", "internet"), seat_desktops.specs, strict=True)
+        side: Image.open(io.BytesIO(seat_desktops.screenshot(spec.name))).convert("RGB")
+        for side, spec in zip(("gov", "internet"), seat_desktops.specs, strict=True)
     }
     received: dict[str, Image.Image] = {}
     deadline = time.monotonic() + 60
-    for role in ("gov", "internet"):
+    for side in ("gov", "internet"):
         while True:
-            image = canvas_image(page, role)
-            if image is not None and differing_share(image, expected[role]) < 0.01:
+            image = canvas_image(page, side)
+            if image is not None and differing_share(image, expected[side]) < 0.01:
                 break
             assert time.monotonic() < deadline, (
-                f"{role} canvas never matched virDomainScreenshot "
-                f"(last: {None if image is None else differing_share(image, expected[role]):.3f})"
+                f"{side} canvas never matched virDomainScreenshot "
+                f"(last: {None if image is None else differing_share(image, expected[side]):.3f})"
             )
             time.sleep(0.3)
-        received[role] = image
-        image.save(artifacts_dir / f"seat-canvas-{role}.png")
+        received[side] = image
+        image.save(artifacts_dir / f"seat-canvas-{side}.png")
     assert received["gov"].size == (720, 400)
     assert colour_share(received["gov"], COLOURS["blue"][1]) > 0.8
     assert colour_share(received["internet"], COLOURS["red"][1]) > 0.8
@@ -169,7 +169,7 @@ def test_both_consoles_show_their_own_desktop_and_switch_by_click_and_hotkey(
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.locator("#tab-gov").inner_text().startswith("Gov extranet")
     page.screenshot(path=str(artifacts_dir / "seat-page-internet-en.png"))
-    diffs = {role: differing_share(received[role], expected[role]) for role in received}
+    diffs = {side: differing_share(received[side], expected[side]) for side in received}
     print(
         f"both consoles connected {connected_s:.1f} s after opening the page; pixels differing from "
         f"virDomainScreenshot: gov {diffs['gov']:.4%}, internet {diffs['internet']:.4%}"
