@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from device_manager.snmp.poller import _group_columns, _Plan
+from device_manager.snmp.plan import RequestPlan as _Plan
+from device_manager.snmp.plan import group_columns as _group_columns
 from device_manager.snmp.profiles import load_profiles
 
 PRINTER = _Plan.build(load_profiles().for_type("printer"))
