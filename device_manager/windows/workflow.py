@@ -10,7 +10,7 @@
 What each device type takes part in comes from the device-type registry (``window_setup`` in
 ``device_manager/device_types/<type>.yaml``: how many a window has, its play's ansible role and
 variables, how it is verified); a bound device of a type the registry does not describe is a
-peripheral, checked not to be down.
+peripheral, checked not to be down. Binding and verifying the devices is ``devices.py``.
 
 Each step records the digest of its inputs in ``window_setups.steps``; a re-run skips a step whose
 inputs did not change and that succeeded (the seat is still checked to be running), so changing a
@@ -24,11 +24,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,13 +33,12 @@ from device_manager.ansible import adapter
 from device_manager.ansible import service as playbook_service
 from device_manager.ansible.playbooks import get as get_playbook
 from device_manager.db.job_models import Job, WindowSetupState
-from device_manager.db.models import Device, Site, Window, utcnow
-from device_manager.device_types import WINDOW_VARIABLES, DeviceTypeSpec, Registry, default_registry
+from device_manager.db.models import Site, Window, utcnow
+from device_manager.device_types import WINDOW_VARIABLES, Registry, default_registry
 from device_manager.errors import Conflict, DomainError, Invalid, NotFound
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.ssh.client import run_command
 from device_manager.ssh.errors import SshError
-from device_manager.ssh.service import target_for
+from device_manager.windows.devices import Binding, StepFailed, WindowRef, bind, type_label, verify
 from device_manager.windows.seat import SeatBackend, SeatError, SeatInfo
 
 if TYPE_CHECKING:
@@ -65,53 +61,6 @@ TEARDOWN_STEPS = ("unconfigure", "seat")
 
 def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-class StepFailed(Exception):
-    def __init__(self, message: str, *, missing: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.missing = missing  # the device type a window must have and has none of
-
-
-def _label(device_type: str) -> str:
-    return device_type.replace("_", " ")
-
-
-@dataclass
-class WindowRef:
-    id: int
-    site_id: int
-    number: int
-    name: str
-    services: list[str]
-
-
-@dataclass
-class Binding:
-    """The devices bound to a window: by window-setup device type (in the registry's order), and the
-    peripherals (types window setup does not configure: checked, left alone)."""
-
-    types: list[DeviceTypeSpec]  # the window-setup types, in order
-    devices: dict[str, list[dict[str, Any]]]  # device type -> its bound devices
-    peripherals: list[dict[str, Any]]
-    hosts: dict[int, adapter.InventoryHost] = field(default_factory=dict, repr=False)
-
-    def configured(self) -> list[DeviceTypeSpec]:
-        return [t for t in self.types if t.window_setup is not None and t.window_setup.configure]
-
-    def configured_devices(self) -> list[dict[str, Any]]:
-        return [d for t in self.configured() for d in self.devices.get(t.slug, [])]
-
-    def public(self) -> dict[str, Any]:
-        """Device type -> its device (a type a window has one of) or devices; then the peripherals."""
-        out: dict[str, Any] = {}
-        for spec in self.configured():
-            found = self.devices.get(spec.slug, [])
-            one = spec.window_setup is not None and spec.window_setup.count == "one"
-            out[spec.slug] = found[0] if one and found else found
-        out["peripherals"] = self.peripherals
-        return out
 
 
 def find_window(db: Session, number: int, site_id: int | None, visible: Callable[[int], bool]) -> Window:
@@ -301,57 +250,19 @@ class WindowSetup:
         return "applied", info
 
     def _step_bind(self, ref: WindowRef) -> Binding:
-        settings = self.runtime.settings
-        types = self.registry.window_setup_types()
-        known = {t.slug: t for t in types}
-        with self.runtime.session_factory() as db:
-            devices = list(db.scalars(select(Device).where(Device.window_id == ref.id).order_by(Device.id)))
-            by_type: dict[str, list[Device]] = {}
-            for device in devices:
-                by_type.setdefault(device.device_type.slug, []).append(device)
-            for spec in types:
-                found = by_type.get(spec.slug, [])
-                if spec.window_setup is not None and spec.window_setup.count == "one" and len(found) != 1:
-                    label = _label(spec.slug)
-                    names = ", ".join(d.name for d in found) or "none"
-                    raise StepFailed(
-                        f"window {ref.number} needs exactly one {label} in the inventory, found {names}; "
-                        f"set window_id on the {label}'s device (PATCH /api/v1/devices/{{id}})",
-                        missing=spec.slug if not found else None,
-                    )
-
-            def describe(d: Device) -> dict[str, Any]:
-                return {"id": d.id, "name": d.name, "type": d.device_type.slug, "address": d.address}
-
-            def over_ssh(slug: str) -> bool:
-                setup = known[slug].window_setup if slug in known else None
-                return setup is not None and (
-                    setup.configure is not None or setup.verify in ("consoles_in_config", "reachable")
-                )
-
-            hosts = {}
-            for slug, group in by_type.items():
-                if not over_ssh(slug):
-                    continue
-                for device in group:
-                    try:
-                        hosts[device.id] = playbook_service.inventory_host(
-                            db, self.runtime.box, device, settings
-                        )
-                    except DomainError as exc:
-                        raise StepFailed(exc.message) from exc
-            configured = {
-                t.slug for t in types if t.window_setup is not None and t.window_setup.configure is not None
-            }
-            binding = Binding(
-                types,
-                {slug: [describe(d) for d in group] for slug, group in by_type.items() if slug in known},
-                [describe(d) for t, ds in sorted(by_type.items()) if t not in configured for d in ds],
-                hosts,
-            )
+        binding = bind(self.runtime, self.registry, ref)
         self._record_step(ref.id, "bind", digest=digest(binding.public()))
         self._outputs(ref.id, devices=binding.public())
         return binding
+
+    def _step_verify(self, ctx: JobContext, ref: WindowRef, binding: Binding) -> str:
+        info = self.backend.status(ref.number)
+        if info is None:
+            raise StepFailed(f"window {ref.number}: the hall stack has no seat for this window")
+        stopped = [info.desktops[s] for s in ("gov", "internet") if not info.running.get(s)]
+        if stopped:
+            raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
+        return verify(self.runtime, ref, info, binding, ctx.log)
 
     def _step_configure(
         self, ctx: JobContext, ref: WindowRef, seat: SeatInfo, binding: Binding, previous: Mapping[str, Any]
@@ -421,83 +332,6 @@ class WindowSetup:
             raise StepFailed("; ".join(errors))
         return "; ".join([*outcome, *(f"{name} applied" for name, *_ in todo)])
 
-    def _step_verify(self, ctx: JobContext, ref: WindowRef, binding: Binding) -> str:
-        info = self.backend.status(ref.number)
-        if info is None:
-            raise StepFailed(f"window {ref.number}: the hall stack has no seat for this window")
-        stopped = [info.desktops[s] for s in ("gov", "internet") if not info.running.get(s)]
-        if stopped:
-            raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
-        settings = self.runtime.settings
-        problems: list[str] = []
-        checks = {t.slug: t for t in binding.types}
-
-        def check(device: dict[str, Any]) -> str | None:
-            spec = checks[device["type"]]
-            assert spec.window_setup is not None
-            with self.runtime.session_factory() as db:
-                row = db.get(Device, device["id"])
-                if row is None:
-                    return f"{device['name']}: deleted from the inventory"
-                target = target_for(db, self.runtime.box, row, settings)
-            command = "true"
-            config_file = spec.ssh.config_files[0] if spec.ssh and spec.ssh.config_files else ""
-            reads_config = spec.window_setup.verify == "consoles_in_config"
-            if reads_config:
-                command = f"cat {settings.device_root(device['name'])}{config_file}"
-            try:
-                result = run_command(
-                    target, command, timeout=20, connect_timeout=settings.ssh_connect_timeout_s
-                )
-            except SshError as exc:
-                return exc.message
-            if result.exit_status != 0:
-                return (
-                    f"{device['name']}: '{command}' exited with {result.exit_status}: {result.stderr.strip()}"
-                )
-            if reads_config:
-                config = yaml.safe_load(result.stdout) or {}
-                have = {
-                    (p.get("network"), p.get("host"), p.get("port")) for p in config.get("profiles") or []
-                }
-                want = {(c.network, c.host, c.port) for c in info.consoles}
-                if not want <= have:
-                    missing = ", ".join(f"{n} {h}:{p}" for n, h, p in sorted(want - have))
-                    return (
-                        f"{device['name']}: {_label(spec.slug)} config does not name console(s) {missing}; "
-                        "run the setup again to re-apply it"
-                    )
-            return None
-
-        over_ssh = [
-            d
-            for t in binding.types
-            if t.window_setup is not None and t.window_setup.verify in ("consoles_in_config", "reachable")
-            for d in binding.devices.get(t.slug, [])
-        ]
-        polled = [d for d in binding.peripherals if d not in over_ssh]
-        with ThreadPoolExecutor(max_workers=max(1, min(settings.ssh_concurrency, len(over_ssh)))) as pool:
-            problems.extend(p for p in pool.map(check, over_ssh) if p)
-        with self.runtime.session_factory() as db:
-            for device in polled:
-                row = db.get(Device, device["id"])
-                if row is not None and row.oper_status == "down":
-                    problems.append(f"{row.name}: down ({row.last_error or 'no answer to polling'})")
-        if problems:
-            raise StepFailed("; ".join(problems))
-        with_config = [
-            _label(t.slug)
-            for t in binding.types
-            if t.window_setup is not None and t.window_setup.verify == "consoles_in_config"
-        ]
-        ctx.log(
-            f"window {ref.number}: desktops {', '.join(info.desktops.values())} running; "
-            f"{' and '.join(with_config) or 'no device'} names "
-            f"{', '.join(f'{c.network} {c.host}:{c.port}' for c in info.consoles)}"
-        )
-        in_place = "".join(f", {label} config in place" for label in with_config)
-        return f"desktops running{in_place}, {len(over_ssh)} device(s) up"
-
     # --- the teardown job -----------------------------------------------------------------------------
 
     def _teardown(self, ctx: JobContext, ref: WindowRef) -> dict[str, Any]:
@@ -505,7 +339,7 @@ class WindowSetup:
             if step == "unconfigure":
                 binding, missing = self._step_bind_quiet(ref)
                 if binding is None:
-                    return f"no {_label(missing)} bound: nothing to unconfigure"
+                    return f"no {type_label(missing)} bound: nothing to unconfigure"
                 hosts = tuple(binding.hosts[d["id"]] for d in binding.configured_devices())
                 playbook = get_playbook("window_setup")
                 result = playbook_service.run_in_job(
@@ -518,7 +352,7 @@ class WindowSetup:
                 )
                 if not result.ok:
                     raise StepFailed(playbook_service.failure_message(playbook, result))
-                labels = [_label(t.slug) for t in binding.configured()]
+                labels = [type_label(t.slug) for t in binding.configured()]
                 return f"{' and '.join(labels)} configuration removed"
             self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
             return "seat removed"
