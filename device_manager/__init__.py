@@ -1,1 +1,3 @@
 """HallCloud device_manager package."""
+
+__all__: list[str] = []

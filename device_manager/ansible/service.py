@@ -21,6 +21,16 @@ from device_manager.runtime import Runtime
 from device_manager.ssh import hostkeys
 from device_manager.ssh.service import ssh_credential
 
+__all__ = [
+    "RunPlaybook",
+    "check_request",
+    "failure_message",
+    "inventory_host",
+    "result_summary",
+    "run_in_job",
+    "submit_playbook",
+]
+
 RunPlaybook = Callable[..., adapter.PlaybookResult]
 
 

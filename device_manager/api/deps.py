@@ -18,6 +18,27 @@ from device_manager.runtime import Runtime
 from device_manager.services import audit
 from device_manager.services.alerts import AlertEngine
 
+__all__ = [
+    "Admin",
+    "AlertEngineDep",
+    "BoxDep",
+    "ItStaff",
+    "Operator",
+    "RuntimeDep",
+    "SessionDep",
+    "SettingsDep",
+    "Viewer",
+    "client_address",
+    "get_alert_engine",
+    "get_box",
+    "get_db",
+    "get_principal",
+    "get_runtime",
+    "get_settings",
+    "note",
+    "require",
+]
+
 
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings

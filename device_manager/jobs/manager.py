@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from device_manager.db.job_models import JOB_FINAL, Job, JobLogLine
 from device_manager.db.models import utcnow
 
+__all__ = ["MAX_LINE", "JobCancelled", "JobContext", "JobFailed", "JobManager", "Work", "log_lines", "redact"]
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 4000

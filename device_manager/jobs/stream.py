@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from device_manager.db.job_models import JOB_FINAL, Job
 from device_manager.jobs.manager import log_lines
 
+__all__ = ["POLL_S", "events"]
+
 POLL_S = 0.2
 
 

@@ -43,6 +43,8 @@ from device_manager.services.alerts import (
 )
 from device_manager.services.notifier import WebhookNotifier
 
+__all__ = ["CycleReport", "PollerLike", "PollingService", "history", "snmp_credential", "upsert_samples"]
+
 log = logging.getLogger(__name__)
 
 

@@ -12,6 +12,8 @@ from device_manager.db.models import Alert, AlertEvent, Device, DeviceHostKey, u
 from device_manager.errors import Conflict, Invalid
 from device_manager.ssh.client import DEFAULT_PORT, HostKey, scan_host_key
 
+__all__ = ["HOST_KEY_ALERT", "ScanResult", "forget", "raise_changed_alert", "scan", "trust", "trusted_keys"]
+
 HOST_KEY_ALERT = "ssh_host_key_changed"
 
 

@@ -21,6 +21,16 @@ from device_manager.ssh import hostkeys, operations
 from device_manager.ssh.client import CommandResult, SshTarget, run_command
 from device_manager.ssh.errors import HostKeyChanged, HostKeyUnknown, SshError, Unreachable
 
+__all__ = [
+    "OUTPUT_KEEP",
+    "DeviceRun",
+    "plan_command",
+    "plan_operation",
+    "run_on_devices",
+    "ssh_credential",
+    "target_for",
+]
+
 OUTPUT_KEEP = 20_000  # characters of stdout kept in the job result per device
 
 

@@ -5,3 +5,5 @@ Nothing here imports pytest: the fixtures that wrap these live in ``tests/plugin
 benchmarks use the classes directly. Every process started here is stopped by its handle (never by
 name), every namespace and interface carries a random tag.
 """
+
+__all__: list[str] = []

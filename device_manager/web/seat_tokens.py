@@ -17,6 +17,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+__all__ = ["MAX_TTL_S", "PREFIX", "SeatGrant", "issue", "verify"]
+
 PREFIX = "hcs_"
 MAX_TTL_S = 400 * 24 * 3600
 

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["READY_TIMEOUT_S", "WEBSOCKIFY", "ConsoleProxies", "Proxy", "ProxyError"]
+
 log = logging.getLogger(__name__)
 
 WEBSOCKIFY = "websockify"

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+__all__ = ["window"]
+
 
 @contextmanager
 def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:

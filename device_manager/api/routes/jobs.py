@@ -20,6 +20,8 @@ from device_manager.jobs.schemas import JobAccepted, JobLogLinePublic, JobPublic
 from device_manager.schemas.common import Page
 from device_manager.services import inventory
 
+__all__ = ["accepted", "devices_of", "router"]
+
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
