@@ -112,7 +112,10 @@ class Settings(BaseSettings):
         return self.seats_file if self.seats_file is not None else self.data_dir / "seats.yaml"
 
     def prepare_data_dir(self) -> Path:
-        """Create the data directory (mode 0700) when it does not exist yet; return it."""
+        """Create the data directory (mode 0700, and the state directory above it for the default one)
+        when it does not exist yet; return it."""
+        if self.data_dir == default_data_dir():
+            state_dir()  # creates it 0700, as every package does
         if not self.data_dir.is_dir():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.data_dir.chmod(0o700)

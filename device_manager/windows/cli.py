@@ -1,6 +1,6 @@
 """``hall window ...``: set up, tear down and inspect service windows from the command line.
 
-Runs the same workflow as ``POST /api/v1/windows/{number}/setup`` in this process (the job and its log
+Runs the same workflow as ``POST /api/v1/windows/{window_id}/setup`` in this process (the job and its log
 land in the controller database like any other job) and prints the job's log as it goes. The hall stack
 comes from ``HALLCLOUD_OPS_STACK`` / ``HALLCLOUD_OPS_PULUMI_STATE_DIR`` or ``--stack`` / ``--state-dir``.
 """
