@@ -218,14 +218,14 @@ async def test_a_device_whose_type_has_no_poll_profile_is_skipped_with_one_event
     from device_manager.db.models import Device, Event
 
     h = api.headers("admin")
-    await create(api.client, h, "device-types", slug="signature_pad", name="签批屏 (signature pad)")
-    v2c = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="pad", community="c")
-    pad = await device(
+    await create(api.client, h, "device-types", slug="wall_clock", name="挂钟 (wall clock)")
+    v2c = await create(api.client, h, "credential-profiles", kind="snmp_v2c", name="clock", community="c")
+    clock = await device(
         api.client,
         h,
         fleet["site"]["id"],
-        name="pad-1",
-        device_type="signature_pad",
+        name="clock-1",
+        device_type="wall_clock",
         address="10.0.0.9",
         snmp_credential_id=v2c["id"],
     )
@@ -235,13 +235,13 @@ async def test_a_device_whose_type_has_no_poll_profile_is_skipped_with_one_event
     for _cycle in range(2):
         report = await svc.run_cycle()
         assert report.targets == 2 and report.by_status == {"up": 2}
-        assert len(report.skipped) == 1 and "'signature_pad' has no poll profile" in report.skipped[0]
+        assert len(report.skipped) == 1 and "'wall_clock' has no poll profile" in report.skipped[0]
     assert {t.device_id for t in poller.calls[-1]} == {fleet["printer"], fleet["ups"]}
     with api.session_factory() as db:
-        events = list(db.scalars(select(Event).where(Event.device_id == pad["id"])))
-        row = db.get(Device, pad["id"])
+        events = list(db.scalars(select(Event).where(Event.device_id == clock["id"])))
+        row = db.get(Device, clock["id"])
         assert (
             row is not None and row.oper_status == "unknown" and "no poll profile" in (row.last_error or "")
         )
     assert [(e.kind, e.origin) for e in events] == [("not_polled", "poll")]  # once, not every cycle
-    assert "device_manager/device_types/signature_pad.yaml" in events[0].message
+    assert "device_manager/device_types/wall_clock.yaml" in events[0].message

@@ -106,16 +106,16 @@ async def test_a_device_type_without_poll_profile_never_fails_the_cycle(api, own
     skipped, and the kiosk on the same cycle is still polled and stored."""
     svc, kiosk, hall = await _setup(api, own_snmpd, poller, version="v2c")
     h = api.headers("admin")
-    await create(api.client, h, "device-types", slug="signature_pad", name="签批屏 (signature pad)")
+    await create(api.client, h, "device-types", slug="wall_clock", name="挂钟 (wall clock)")
     with api.session_factory() as db:
         credential_id = db.get(Device, kiosk).snmp_credential_id
     await create(
         api.client,
         h,
         "devices",
-        name="pad-1",
+        name="clock-1",
         site_id=hall["id"],
-        device_type="signature_pad",
+        device_type="wall_clock",
         address=own_snmpd.host,
         snmp_port=own_snmpd.port,
         snmp_credential_id=credential_id,
