@@ -19,6 +19,7 @@ from device_manager.core.secrets import generate_master_key
 from device_manager.core.security import issue_token
 from device_manager.main import create_app
 from device_manager.testing.net import free_tcp_port
+from tests.device_manager.web.browser import watch_page_errors
 from tests.plugin import SECRET_KEY
 
 CHROMIUM = "/usr/bin/chromium"
@@ -128,17 +129,8 @@ def page(browser: Any) -> Iterator[Any]:
     opens, fail the test once it has run."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     context.set_default_timeout(TIMEOUT_MS)  # generous: the test machine is shared and often loaded
-    errors: list[str] = []
-    watched: set[int] = set()
-
-    def watch(pg: Any) -> None:
-        if id(pg) not in watched:
-            watched.add(id(pg))
-            pg.on("pageerror", lambda error: errors.append(f"{pg.url}: {error}"))
-
-    context.on("page", watch)
+    errors = watch_page_errors(context)
     pg = context.new_page()
-    watch(pg)
     try:
         yield pg
     finally:

@@ -11,6 +11,7 @@ import pytest
 from device_manager.i18n import pick_language, translate
 from device_manager.web import seat_tokens
 from device_manager.web.vncproxy import ConsoleProxies
+from tests.device_manager.web.browser import watch_page_errors
 from tests.plugin import SECRET_KEY
 from vdi.seats import Seat, SeatDirectory
 
@@ -115,3 +116,23 @@ def test_files_are_served_without_escaping_their_directories(web_app):
         assert client.get("/ui/static/%2e%2e/routes.py").status_code == 404
         assert client.get("/ui/novnc/..%2f..%2fetc/passwd").status_code == 404
         assert client.get("/ui/i18n/fr.json").status_code == 404
+
+
+@pytest.mark.integration
+def test_javascript_errors_of_a_page_are_collected(browser):
+    """What fails a browser test (the ``page`` fixture) when a page throws: its errors are collected,
+    popups' included."""
+    context = browser.new_context()
+    errors = watch_page_errors(context)
+    try:
+        page = context.new_page()
+        page.set_content("<script>setTimeout(() => { throw new Error('broken dashboard') }, 0)</script>")
+        page.wait_for_timeout(200)
+        with page.expect_popup() as popup:
+            page.evaluate("window.open('about:blank')")
+        popup.value.evaluate("setTimeout(() => { throw new Error('broken seat page') }, 0)")
+        popup.value.wait_for_timeout(200)
+    finally:
+        context.close()
+    assert len(errors) == 2
+    assert "broken dashboard" in errors[0] and "broken seat page" in errors[1]
