@@ -29,20 +29,57 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from device_manager.core.security import issue_token
 from device_manager.db import migrate
 from device_manager.db.session import make_engine
 from device_manager.testing.net import LOOPBACK, free_tcp_port, free_udp_port
 from device_manager.testing.snmp_agents import SnmpdAgent, SnmpsimAgent
 from device_manager.testing.ssh_hosts import HostFactory, SshHost, new_client_key
 
-__all__ = ["LOOPBACK", "ROOT", "SECRET_KEY", "PostgresServer", "free_tcp_port", "free_udp_port", "wait_for"]
+__all__ = [
+    "LOOPBACK",
+    "ROOT",
+    "SECRET_KEY",
+    "PostgresServer",
+    "free_tcp_port",
+    "free_udp_port",
+    "mint_token",
+    "sqlite_copy",
+    "wait_for",
+]
 
+Agent = TypeVar("Agent", SnmpdAgent, SnmpsimAgent)
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-pepper-0123456789abcdef"
+
+
+def mint_token(
+    session_factory: Callable[[], Session],
+    role: str,
+    *,
+    site_ids: list[int] | None = None,
+    expires_days: int | None = 30,
+    name: str | None = None,
+) -> str:
+    """A fresh API token of ``role`` in the app's database (hashed with :data:`SECRET_KEY`)."""
+    with session_factory() as db:
+        _row, token = issue_token(
+            db,
+            SECRET_KEY,
+            name=name or f"test-{role}",
+            role=role,
+            site_ids=site_ids,
+            expires_days=expires_days,
+            created_by="tests",
+        )
+        db.commit()
+    return token
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
@@ -179,14 +216,19 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def sqlite_copy(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a private copy of the migrated SQLite template."""
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "device_manager.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty (seeded) database on ``backend``, private to this test."""
     if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "device_manager.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
+        yield sqlite_copy(request, tmp_path)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     template_name: str = request.getfixturevalue("postgres_template")
@@ -210,16 +252,20 @@ def _need(binary: str) -> None:
         pytest.fail(f"{binary} is not installed (make setup installs Debian's snmpd and snmp)")
 
 
-@pytest.fixture(scope="session")
-def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
-    """One snmpd for the session (do not stop it in a test; use ``own_snmpd`` for that)."""
-    _need("snmpd")
-    agent = SnmpdAgent(tmp_path_factory.mktemp("snmpd"))
+def _running(agent: Agent) -> Iterator[Agent]:
+    """``agent`` started for the fixture's scope and closed after it."""
     try:
         agent.start()
         yield agent
     finally:
         agent.close()
+
+
+@pytest.fixture(scope="session")
+def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
+    """One snmpd for the session (do not stop it in a test; use ``own_snmpd`` for that)."""
+    _need("snmpd")
+    yield from _running(SnmpdAgent(tmp_path_factory.mktemp("snmpd")))
 
 
 # snmpsim gets a directory of its own under /tmp: pytest's base temp directory is private to root
@@ -228,34 +274,19 @@ def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent
 def snmpsim_agent() -> Iterator[SnmpsimAgent]:
     """One snmpsim with every data file, for the session (do not stop it in a test)."""
     _need("snmpget")
-    agent = SnmpsimAgent()
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
+    yield from _running(SnmpsimAgent())
 
 
 @pytest.fixture
 def own_snmpsim() -> Iterator[SnmpsimAgent]:
     """A private snmpsim the test may ``stop()`` and ``restart()`` (device down and back)."""
-    agent = SnmpsimAgent()
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
+    yield from _running(SnmpsimAgent())
 
 
 @pytest.fixture
 def own_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
     """A private snmpd the test may ``stop()`` and ``restart()``."""
-    agent = SnmpdAgent(tmp_path_factory.mktemp("own-snmpd"))
-    try:
-        agent.start()
-        yield agent
-    finally:
-        agent.close()
+    yield from _running(SnmpdAgent(tmp_path_factory.mktemp("own-snmpd")))
 
 
 # --- hall devices over SSH ---------------------------------------------------------------------------

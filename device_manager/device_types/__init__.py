@@ -49,7 +49,9 @@ __all__ = [
     "Thresholds",
     "WindowSetupSpec",
     "default_registry",
+    "format_validation",
     "load_registry",
+    "read_yaml",
 ]
 
 DEFAULT_DIR = Path(__file__).resolve().parent
@@ -228,11 +230,12 @@ class Registry:
         return sorted(found, key=lambda t: (t.window_setup.order if t.window_setup else 0, t.slug))
 
 
-def _read_yaml(path: Path) -> object:
+def read_yaml(path: Path, error: type[ValueError] = RegistryError) -> object:
+    """The data of a YAML file; ``error`` (naming the file) when it is not valid YAML."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+        raise error(f"{path}: not valid YAML: {exc}") from exc
 
 
 def format_validation(path: Path, exc: ValidationError) -> str:
@@ -286,7 +289,7 @@ def load_registry(directory: Path | None = None) -> Registry:
         raise RegistryError(f"device type directory {root} does not exist")
     types: dict[str, DeviceTypeSpec] = {}
     for path in sorted(root.glob("*.yaml")):
-        data = _read_yaml(path)
+        data = read_yaml(path)
         try:
             spec = _File.model_validate(data)
         except ValidationError as exc:

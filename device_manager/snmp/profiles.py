@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from device_manager.device_types import (
@@ -32,6 +31,7 @@ from device_manager.device_types import (
     default_registry,
     format_validation,
     load_registry,
+    read_yaml,
 )
 from device_manager.snmp.decode import DECODER_PROBLEMS
 
@@ -154,13 +154,6 @@ class ProfileSet:
         return device_type in self.profiles
 
 
-def _read_yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
-
-
 def _check_decoder_inputs(path: Path, module: ModuleSpec) -> None:
     scalars, tables = DECODER_REQUIREMENTS[module.decoder]
     missing = [f"scalars.{s}" for s in sorted(scalars - set(module.scalars))]
@@ -194,7 +187,7 @@ def load_modules(directory: Path | None = None) -> dict[str, ModuleSpec]:
     modules: dict[str, ModuleSpec] = {}
     for file in sorted(root.glob("*.yaml")) if root.is_dir() else []:
         try:
-            module = ModuleSpec.model_validate(_read_yaml(file))
+            module = ModuleSpec.model_validate(read_yaml(file, ProfileError))
         except ValidationError as exc:
             raise ProfileError(format_validation(file, exc)) from None
         if module.name != file.stem:

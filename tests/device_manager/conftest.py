@@ -5,7 +5,6 @@ tests parametrized over ``backend``; see ``tests/plugin.py``), the app behind an
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from device_manager.db.session import make_engine, make_session_factory
 from device_manager.main import create_app
 from tests.device_manager.dm_helpers import Api
 from tests.device_manager.ops import OpsApi
-from tests.plugin import SECRET_KEY
+from tests.plugin import SECRET_KEY, sqlite_copy
 
 
 @pytest.fixture
@@ -77,14 +76,10 @@ def session_factory(settings: Settings) -> Iterator[Any]:
 @pytest.fixture
 def ops_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """SQLite, unless the test is parametrized over ``backend`` (then also a real PostgreSQL)."""
-    chosen = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
-    if chosen == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        db_path = tmp_path / "device_manager.db"
-        shutil.copyfile(template, db_path)
-        yield f"sqlite:///{db_path}"
-        return
-    yield request.getfixturevalue("db_url")
+    if "backend" in request.fixturenames:
+        yield request.getfixturevalue("db_url")
+    else:
+        yield sqlite_copy(request, tmp_path)
 
 
 @pytest.fixture

@@ -6,10 +6,22 @@ from typing import Any
 
 import httpx
 
-from device_manager.core.security import issue_token
-from tests.plugin import SECRET_KEY
+from tests.plugin import mint_token
 
 API = "/api/v1"
+
+# the hall's device types (ARCHITECTURE.md); the registry may add more, each with its own file
+HALL_TYPES = {
+    "kiosk",
+    "queue_ticket_machine",
+    "calling_display",
+    "printer",
+    "id_reader",
+    "thin_client",
+    "switch",
+    "ups",
+    "camera",
+}
 
 
 async def create(
@@ -69,18 +81,7 @@ class Api:
         expires_days: int | None = 30,
         name: str | None = None,
     ) -> str:
-        with self.session_factory() as db:
-            _row, token = issue_token(
-                db,
-                SECRET_KEY,
-                name=name or f"test-{role}",
-                role=role,
-                site_ids=site_ids,
-                expires_days=expires_days,
-                created_by="tests",
-            )
-            db.commit()
-        return token
+        return mint_token(self.session_factory, role, site_ids=site_ids, expires_days=expires_days, name=name)
 
     def headers(self, role: str = "admin", site_ids: list[int] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, site_ids)}"}

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 
-from device_manager.core.security import issue_token
 from device_manager.runtime import Runtime
 from device_manager.testing.ssh_hosts import SshHost
-from tests.plugin import SECRET_KEY
+from tests.plugin import mint_token
 
 API = "/api/v1"
 
@@ -28,17 +27,7 @@ class OpsApi:
 
     def headers(self, role: str = "admin") -> dict[str, str]:
         if role not in self._headers:
-            with self.app.state.session_factory() as db:
-                _row, token = issue_token(
-                    db,
-                    SECRET_KEY,
-                    name=f"ops-{role}",
-                    role=role,
-                    site_ids=None,
-                    expires_days=1,
-                    created_by="tests",
-                )
-                db.commit()
+            token = mint_token(self.app.state.session_factory, role, expires_days=1, name=f"ops-{role}")
             self._headers[role] = {"Authorization": f"Bearer {token}"}
         return self._headers[role]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from device_manager.device_types import default_registry
-from tests.device_manager.dm_helpers import API, count, create, device, site
+from tests.device_manager.dm_helpers import API, HALL_TYPES, count, create, device, site
 
 
 async def test_docs_and_openapi_are_served(api):
@@ -30,17 +30,7 @@ async def test_seeded_device_types(api):
     response = await api.client.get(f"{API}/device-types", headers=api.headers("viewer"))
     slugs = {t["slug"] for t in response.json()["results"]}
     assert slugs == set(default_registry().slugs)  # one row per registry file
-    assert slugs >= {  # the hall's device types
-        "kiosk",
-        "queue_ticket_machine",
-        "calling_display",
-        "printer",
-        "id_reader",
-        "thin_client",
-        "switch",
-        "ups",
-        "camera",
-    }
+    assert slugs >= HALL_TYPES
 
 
 async def test_site_area_window_device_lifecycle(api):

@@ -11,19 +11,7 @@ import pytest
 from device_manager.device_types import default_registry
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.profiles import DEFAULT_MODULE_DIR, DEFAULT_PROFILE_DIR, ProfileError, load_profiles
-
-# the hall's device types (ARCHITECTURE.md); the registry may add more, each with its own file
-HALL_TYPES = {
-    "kiosk",
-    "queue_ticket_machine",
-    "calling_display",
-    "printer",
-    "id_reader",
-    "thin_client",
-    "switch",
-    "ups",
-    "camera",
-}
+from tests.device_manager.dm_helpers import HALL_TYPES
 
 
 def test_default_profiles_cover_every_device_type() -> None:

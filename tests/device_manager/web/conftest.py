@@ -16,11 +16,10 @@ import uvicorn
 
 from device_manager.core.config import Settings
 from device_manager.core.secrets import generate_master_key
-from device_manager.core.security import issue_token
 from device_manager.main import create_app
 from device_manager.testing.net import free_tcp_port
 from tests.device_manager.web.browser import watch_page_errors
-from tests.plugin import SECRET_KEY
+from tests.plugin import SECRET_KEY, mint_token
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,18 +45,10 @@ class LiveServer:
     def token(
         self, role: str = "admin", site_ids: list[int] | None = None, expires_days: int | None = 1
     ) -> str:
-        with self.app.state.session_factory() as db:
-            _row, token = issue_token(
-                db,
-                SECRET_KEY,
-                name=f"web-{role}",
-                role=role,
-                site_ids=site_ids,
-                expires_days=expires_days,
-                created_by="tests",
-            )
-            db.commit()
-        return token
+        session_factory = self.app.state.session_factory
+        return mint_token(
+            session_factory, role, site_ids=site_ids, expires_days=expires_days, name=f"web-{role}"
+        )
 
 
 def web_settings(tmp_path: Path, **overrides: Any) -> Settings:
