@@ -28,6 +28,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "Viewer",
+    "audit_request",
     "client_address",
     "get_alert_engine",
     "get_box",
@@ -81,18 +82,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def audit_request(
+    request: Request, action: str, status_code: int, detail: str, principal: Principal | None = None
+) -> None:
+    """Write an audit entry about ``request`` (in a session of its own; never put secrets in detail)."""
+    audit.record(
+        request.app.state.session_factory,
+        principal=principal,
+        action=action,
+        path=f"{request.method} {request.url.path}",
+        status_code=status_code,
+        client=client_address(request),
+        detail=detail,
+    )
+
+
 def _reject(request: Request, db: Session, reason: str) -> HTTPException:
     state = request.app.state
     db.rollback()  # end this request's transaction first: on SQLite it holds the write lock
-    audit.record(
-        state.session_factory,
-        principal=None,
-        action="auth.failed",
-        path=f"{request.method} {request.url.path}",
-        status_code=401,
-        client=client_address(request),
-        detail=reason,
-    )
+    audit_request(request, "auth.failed", 401, reason)
     request.state.audit_recorded = True
     state.auth_failures.take(client_address(request))
     return HTTPException(

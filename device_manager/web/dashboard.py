@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from device_manager.api.deps import ItStaff, SessionDep, Viewer, client_address
+from device_manager.api.deps import ItStaff, SessionDep, Viewer, audit_request
 from device_manager.core.security import Principal
 from device_manager.db.models import Alert, Area, Device, DeviceType, Site, Window
-from device_manager.services import audit, inventory
+from device_manager.services import inventory
 from device_manager.web import seat_tokens
 from device_manager.web.seat_auth import find_seat, seat_visible
 from device_manager.web.state import web_state
@@ -189,13 +189,5 @@ def issue_seat_token(
     db.close()  # end the read transaction: on SQLite it would block the audit entry's write
     ttl_s = (payload or SeatTokenRequest()).ttl_hours * 3600
     token = seat_tokens.issue(request.app.state.settings.secret_key.get_secret_value(), seat.name, ttl_s)
-    audit.record(
-        request.app.state.session_factory,
-        principal=principal,
-        action="seat.token",
-        path=f"POST {request.url.path}",
-        status_code=200,
-        client=client_address(request),
-        detail=f"seat {seat.name}",
-    )
+    audit_request(request, "seat.token", 200, f"seat {seat.name}", principal)
     return {"seat": seat.name, "token": token, "expires_in": ttl_s, "url": f"/seat/{seat.name}#token={token}"}

@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from device_manager.api.deps import client_address
-from device_manager.services import audit
+from device_manager.api.deps import audit_request, client_address
 from device_manager.web import seat_tokens
 from device_manager.web.seat_auth import SeatGrant, cookie_name, find_seat, seat_grant
 from device_manager.web.state import web_state
@@ -48,15 +47,7 @@ def seat_session(request: Request, response: Response, name: str, payload: SeatS
     secret = request.app.state.settings.secret_key.get_secret_value()
     grant = seat_tokens.verify(secret, payload.token, name) if seat else None
     if grant is None:
-        audit.record(
-            request.app.state.session_factory,
-            principal=None,
-            action="auth.failed",
-            path=f"POST {request.url.path}",
-            status_code=401,
-            client=client_address(request),
-            detail=f"seat token for {name}",
-        )
+        audit_request(request, "auth.failed", 401, f"seat token for {name}")
         request.app.state.auth_failures.take(client_address(request))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this seat's token is wrong or expired")
     max_age = max(1, int(grant.expires_at - time.time()))
@@ -94,15 +85,8 @@ async def open_console(request: Request, seat: SeatGrant, side: str) -> JSONResp
         with connection(seat.uri) as conn:
             ticket = issue_ticket(conn, desktop, ttl_s=CONSOLE_TICKET_TTL_S, protocol="vnc")
         proxy = proxies.open(f"seat {seat.name} {side}", ticket.host, ticket.port)
-        audit.record(
-            request.app.state.session_factory,
-            principal=None,
-            action="console.open",
-            path=f"POST {request.url.path}",
-            status_code=200,
-            client=client_address(request),
-            detail=f"seat {seat.name} {side} desktop {desktop}",
-        )  # never the password
+        # never the password
+        audit_request(request, "console.open", 200, f"seat {seat.name} {side} desktop {desktop}")
         return {
             "side": side,
             "desktop": desktop,
