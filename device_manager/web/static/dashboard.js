@@ -233,8 +233,13 @@ async function followJob(id, pre, statusLine) {
 }
 
 // ---- shell ---------------------------------------------------------------------------------------------
+let renderSeq = 0;
+
 async function render() {
   if (!state.overview) return;
+  // a view that awaits (a device's detail) must not overwrite the view of a later render (navigation,
+  // language), which would leave e.g. the map's address showing a device page until the next update
+  const seq = ++renderSeq;
   const [path, query] = (location.hash.slice(1) || "/map").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -252,6 +257,7 @@ async function render() {
     else if (state.view === "jobs" && state.overview.features.jobs) content = await renderJobs(params);
     else content = renderMap();
   } catch (e) { content = el("p", { class: "error" }, String(e)); }
+  if (seq !== renderSeq) return;
   $("#view").replaceChildren(content);
   document.body.dataset.view = state.view;
 }

@@ -97,13 +97,16 @@ async def test_targets_are_active_devices_with_snmp_credentials(api, fleet):
 
 
 async def test_cycles_never_overlap_and_overruns_are_counted(api, fleet):
-    poller = FakePoller(delay=0.25)
+    # each cycle polls for 0.5 s and ticks come every 0.2 s: some 3 cycles in 2 s, every other tick
+    # skipped; the margins leave room for a loaded machine (a 0.25 s poll in a 1 s window once got
+    # only one cycle done there)
+    poller = FakePoller(delay=0.5)
     svc: PollingService = api.app.state.polling
     svc.poller = poller
-    svc.interval_s = 0.1
+    svc.interval_s = 0.2
     stop = asyncio.Event()
     task = asyncio.create_task(svc.run(stop))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.0)
     stop.set()
     await task
     assert poller.max_active == 1
