@@ -30,8 +30,8 @@ from pathlib import Path
 
 from device_manager.snmp.credentials import SnmpV2c, SnmpV3
 from device_manager.snmp.poller import Poller, PollResult, PollTarget
-from device_manager.snmp.profiles import DEFAULT_PROFILE_DIR, PollProfile, ProfileSet, load_profiles
-from tests.device_manager.snmp_agents import V3_USER, SnmpsimAgent, snmpget_args
+from device_manager.snmp.profiles import DEFAULT_MODULE_DIR, PollProfile, ProfileSet, load_profiles
+from device_manager.testing.snmp_agents import V3_USER, SnmpsimAgent, snmpget_args
 
 DEVICES = int(os.environ.get("BENCH_SNMP_DEVICES", "2000"))
 SIMULATORS = 2
@@ -43,8 +43,14 @@ CONCURRENCY = 50
 TARGET_DEVICES, TARGET_VALUES, TARGET_SECONDS = 10_000, 10, 60.0
 # (device type, community or None for SNMPv3) for the devices behind one simulator port
 PER_PORT: list[tuple[str, str | None]] = [
-    ("printer", "printer"), ("printer", "printer_ok"), ("printer", "printer_jam"), ("ups", "ups"),
-    ("ups", "ups_online"), ("switch", "switch"), ("kiosk", "kiosk"), ("kiosk", None),
+    ("printer", "printer"),
+    ("printer", "printer_ok"),
+    ("printer", "printer_jam"),
+    ("ups", "ups"),
+    ("ups", "ups_online"),
+    ("switch", "switch"),
+    ("kiosk", "kiosk"),
+    ("kiosk", None),
 ]
 
 
@@ -88,23 +94,38 @@ def _fleet(agents: list[SnmpsimAgent], count: int) -> list[PollTarget]:
 def _ten_value_profiles(directory: Path) -> ProfileSet:
     """A bench-only device type polling exactly 10 values: the 6 system scalars + 4 UPS scalars."""
     (directory / "modules").mkdir(parents=True)
-    shutil.copy(DEFAULT_PROFILE_DIR / "modules" / "system.yaml", directory / "modules" / "system.yaml")
+    shutil.copy(DEFAULT_MODULE_DIR / "system.yaml", directory / "modules" / "system.yaml")
     (directory / "modules" / "ups10.yaml").write_text(
         "name: ups10\ndecoder: ups\nscalars:\n"
         "  upsBatteryStatus: 1.3.6.1.2.1.33.1.2.1.0\n  upsSecondsOnBattery: 1.3.6.1.2.1.33.1.2.2.0\n"
-        "  upsEstimatedChargeRemaining: 1.3.6.1.2.1.33.1.2.4.0\n  upsOutputSource: 1.3.6.1.2.1.33.1.4.1.0\n")
-    (directory / "ten_values.yaml").write_text("device_type: ten_values\nmodules: [system, ups10]\n")
+        "  upsEstimatedChargeRemaining: 1.3.6.1.2.1.33.1.2.4.0\n  upsOutputSource: 1.3.6.1.2.1.33.1.4.1.0\n"
+    )
+    (directory / "ten_values.yaml").write_text(  # a registry of one device type
+        "device_type: ten_values\nlabels: {zh-CN: 十个值, en: ten values}\n"
+        "poll: {modules: [system, ups10]}\nproblems: [ups_on_battery, ups_battery_low]\n"
+    )
     return load_profiles(directory)
 
 
 def _ten_value_fleet(agents: list[SnmpsimAgent], count: int) -> list[PollTarget]:
     ports = [(agent, port) for agent in agents for port in agent.ports]
-    return [PollTarget(i, ports[i % len(ports)][0].host, ports[i % len(ports)][1], "ten_values",
-                       SnmpV2c(("ups", "ups_online")[(i // len(ports)) % 2]), 5.0, 1) for i in range(count)]
+    return [
+        PollTarget(
+            i,
+            ports[i % len(ports)][0].host,
+            ports[i % len(ports)][1],
+            "ten_values",
+            SnmpV2c(("ups", "ups_online")[(i // len(ports)) % 2]),
+            5.0,
+            1,
+        )
+        for i in range(count)
+    ]
 
 
-async def _poll_cycles(targets: list[PollTarget], profiles: ProfileSet | None = None
-                       ) -> tuple[Run, Run, list[PollResult]]:
+async def _poll_cycles(
+    targets: list[PollTarget], profiles: ProfileSet | None = None
+) -> tuple[Run, Run, list[PollResult]]:
     poller = Poller(profiles or load_profiles(), concurrency=CONCURRENCY)
     runs = []
     results: list[PollResult] = []
@@ -147,8 +168,11 @@ def _netsnmp_device(target: PollTarget, profile: PollProfile) -> tuple[int, bool
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if "Timeout" in done.stderr:
             timed_out = True
-        values += sum(1 for line in done.stdout.splitlines()
-                      if line and "No Such" not in line and "No more variables" not in line)
+        values += sum(
+            1
+            for line in done.stdout.splitlines()
+            if line and "No Such" not in line and "No more variables" not in line
+        )
     return values, timed_out
 
 
@@ -158,8 +182,15 @@ def _netsnmp(targets: list[PollTarget], fleet_size: int) -> Run:
     with ThreadPoolExecutor(NETSNMP_WORKERS) as pool:
         outcomes = list(pool.map(lambda t: _netsnmp_device(t, profiles.for_type(t.device_type)), targets))
     wall, cpu = time.perf_counter() - wall0, _cpu(resource.RUSAGE_CHILDREN) - cpu0
-    return Run(len(targets), wall, cpu, sum(v for v, _ in outcomes), sum(t for _, t in outcomes), 0,
-               note=f"sample of {len(targets)}, x{fleet_size / len(targets):.1f} extrapolated")
+    return Run(
+        len(targets),
+        wall,
+        cpu,
+        sum(v for v, _ in outcomes),
+        sum(t for _, t in outcomes),
+        0,
+        note=f"sample of {len(targets)}, x{fleet_size / len(targets):.1f} extrapolated",
+    )
 
 
 def run() -> str:
@@ -184,8 +215,15 @@ def run() -> str:
     return _table(first, steady, ten, netsnmp, results, startup, ports_per_sim)
 
 
-def _table(first: Run, steady: Run, ten: Run, netsnmp: Run, results: list[PollResult], startup: float,
-           ports_per_sim: int) -> str:
+def _table(
+    first: Run,
+    steady: Run,
+    ten: Run,
+    netsnmp: Run,
+    results: list[PollResult],
+    startup: float,
+    ports_per_sim: int,
+) -> str:
     v3 = sum(1 for _, c in PER_PORT if c is None) * DEVICES // len(PER_PORT)
     statuses: dict[str, int] = {}
     for result in results:
@@ -194,20 +232,51 @@ def _table(first: Run, steady: Run, ten: Run, netsnmp: Run, results: list[PollRe
     ns_full_wall, ns_full_cpu = netsnmp.wall_s * scale, netsnmp.cpu_s * scale
     rows = [
         ("", "devices", "wall s", "devices/s", "values/s", "CPU s / 1000 dev", "timeouts"),
-        ("hallcloud, cycle 1 (discovery)", first.devices, f"{first.wall_s:.2f}", f"{first.devices_per_s:.0f}",
-         f"{first.values / first.wall_s:.0f}", f"{first.cpu_per_1000:.2f}", first.timeouts),
-        ("hallcloud, steady cycle", steady.devices, f"{steady.wall_s:.2f}", f"{steady.devices_per_s:.0f}",
-         f"{steady.values / steady.wall_s:.0f}", f"{steady.cpu_per_1000:.2f}", steady.timeouts),
-        ("hallcloud, 10 values/device, steady", ten.devices, f"{ten.wall_s:.2f}", f"{ten.devices_per_s:.0f}",
-         f"{ten.values / ten.wall_s:.0f}", f"{ten.cpu_per_1000:.2f}", ten.timeouts),
-        (f"net-snmp CLI ({netsnmp.note})", first.devices, f"{ns_full_wall:.1f}",
-         f"{netsnmp.devices_per_s:.1f}", f"{netsnmp.values / netsnmp.wall_s:.0f}",
-         f"{netsnmp.cpu_per_1000:.2f}", f"{netsnmp.timeouts} of {netsnmp.devices}"),
+        (
+            "hallcloud, cycle 1 (discovery)",
+            first.devices,
+            f"{first.wall_s:.2f}",
+            f"{first.devices_per_s:.0f}",
+            f"{first.values / first.wall_s:.0f}",
+            f"{first.cpu_per_1000:.2f}",
+            first.timeouts,
+        ),
+        (
+            "hallcloud, steady cycle",
+            steady.devices,
+            f"{steady.wall_s:.2f}",
+            f"{steady.devices_per_s:.0f}",
+            f"{steady.values / steady.wall_s:.0f}",
+            f"{steady.cpu_per_1000:.2f}",
+            steady.timeouts,
+        ),
+        (
+            "hallcloud, 10 values/device, steady",
+            ten.devices,
+            f"{ten.wall_s:.2f}",
+            f"{ten.devices_per_s:.0f}",
+            f"{ten.values / ten.wall_s:.0f}",
+            f"{ten.cpu_per_1000:.2f}",
+            ten.timeouts,
+        ),
+        (
+            f"net-snmp CLI ({netsnmp.note})",
+            first.devices,
+            f"{ns_full_wall:.1f}",
+            f"{netsnmp.devices_per_s:.1f}",
+            f"{netsnmp.values / netsnmp.wall_s:.0f}",
+            f"{netsnmp.cpu_per_1000:.2f}",
+            f"{netsnmp.timeouts} of {netsnmp.devices}",
+        ),
     ]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in rows]
+    lines = [
+        "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     values_per_device = steady.values / steady.devices
     need_ten = TARGET_DEVICES * ten.cpu_s / ten.devices
     need_mixed = TARGET_DEVICES * steady.cpu_s / steady.devices

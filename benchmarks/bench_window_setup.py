@@ -1,6 +1,6 @@
 """Window setup time: p50 over 5 windows, split by step (seat, bind, configure, verify).
 
-Each window is opened with one ``POST /api/v1/windows/{number}/setup`` against the real stack: the seat
+Each window is opened with one ``POST /api/v1/windows/{window_id}/setup`` against the real stack: the seat
 (two desktops, linked clones, started under TCG) through ``infra.automation`` and the real Pulumi engine
 on the local libvirt, then the window's own thin client and calling display - OpenSSH servers in network
 namespaces - bound from the inventory, configured by the real playbooks through ansible-runner, and
@@ -55,12 +55,10 @@ def run() -> str:
     from device_manager.core.security import issue_token
     from device_manager.db import migrate
     from device_manager.db.session import make_engine
-    from device_manager.jobs.runtime import OpsSettings, ops_runtime
     from device_manager.main import create_app
-    from device_manager.windows.seat import InfraSeatBackend
+    from device_manager.testing.ssh_hosts import HostFactory, new_client_key
     from infra.automation import HallStack, scratch_project
     from infra.demo import leftovers
-    from tests.ops.hosts import HostFactory, new_client_key
 
     uri = os.environ.get("HALLCLOUD_URI", "qemu:///system")
     work = Path(tempfile.mkdtemp(prefix="hc-bench-ws-"))
@@ -88,17 +86,16 @@ def run() -> str:
             migrate_on_startup=False,
             rate_limit_per_minute=100_000,
             rate_limit_burst=100_000,
-        )
-        app = create_app(settings, run_background=False)
-        app.state.ops_settings = OpsSettings(
             device_root_template=str(work / "roots" / "{device}"),
             ansible_python_interpreter="/usr/bin/python3",
             job_workers=2,
+            stack=hall.name,  # the seat backend: the bench hall's stack
+            pulumi_state_dir=str(hall.state_dir),
+            seat_template=SEAT,
         )
-        runtime = ops_runtime(app.state)
-        runtime.seat_backend = InfraSeatBackend(
-            hall.name, hall.state_dir, seat_template=SEAT, project_dir=hall.project_dir
-        )
+        # the seat backend finds the bench hall's config in its scratch project
+        os.environ["HALLCLOUD_PROJECT_DIR"] = str(hall.project_dir)
+        app = create_app(settings, run_background=False)
         with app.state.session_factory() as db:
             _row, token = issue_token(
                 db,
@@ -111,7 +108,8 @@ def run() -> str:
             )
             db.commit()
         h = {"Authorization": f"Bearer {token}"}
-        with TestClient(app) as client:
+        window_ids: dict[int, int] = {}
+        with TestClient(app) as client:  # its lifespan starts and stops the app's runtime
             site = client.post("/api/v1/sites", headers=h, json={"name": "基准大厅", "slug": "bench"}).json()
             cred = client.post(
                 "/api/v1/credential-profiles",
@@ -129,15 +127,16 @@ def run() -> str:
                         "services": ["社保", "医保"],
                     },
                 ).json()
-                for role in ("thin_client", "calling_display"):
-                    host = factory.create(role)
+                window_ids[number] = window["id"]
+                for device_type in ("thin_client", "calling_display"):
+                    host = factory.create(device_type)
                     device = client.post(
                         "/api/v1/devices",
                         headers=h,
                         json={
-                            "name": f"{role.replace('_', '-')}-{number}",
+                            "name": f"{device_type.replace('_', '-')}-{number}",
                             "site_id": site["id"],
-                            "device_type": role,
+                            "device_type": device_type,
                             "address": host.address,
                             "window_id": window["id"],
                             "ssh_credential_id": cred["id"],
@@ -150,7 +149,9 @@ def run() -> str:
                     ).raise_for_status()
             for number in range(1, WINDOWS + 1):
                 started = time.monotonic()
-                job_id = client.post(f"/api/v1/windows/{number}/setup", headers=h).json()["job_id"]
+                job_id = client.post(f"/api/v1/windows/{window_ids[number]}/setup", headers=h).json()[
+                    "job_id"
+                ]
                 job = _wait(client, h, job_id)
                 total = time.monotonic() - started
                 if job["status"] != "succeeded":
@@ -158,18 +159,20 @@ def run() -> str:
                 rows.append({**job["result"]["timings"], "total": total})
                 jobs.append(job)
             again_started = time.monotonic()
-            rerun = _wait(client, h, client.post("/api/v1/windows/1/setup", headers=h).json()["job_id"])
+            rerun = _wait(
+                client, h, client.post(f"/api/v1/windows/{window_ids[1]}/setup", headers=h).json()["job_id"]
+            )
             again_s = time.monotonic() - again_started
             teardown_started = time.monotonic()
             for number in range(1, WINDOWS + 1):
                 job = _wait(
-                    client, h, client.delete(f"/api/v1/windows/{number}/setup", headers=h).json()["job_id"]
+                    client,
+                    h,
+                    client.delete(f"/api/v1/windows/{window_ids[number]}/setup", headers=h).json()["job_id"],
                 )
                 if job["status"] != "succeeded":
                     raise RuntimeError(f"teardown of window {number}: {job['error']}")
             teardown_s = (time.monotonic() - teardown_started) / WINDOWS
-        runtime.jobs.shutdown()
-        app.state.engine.dispose()
     finally:
         try:
             hall.destroy()

@@ -7,6 +7,8 @@ import click
 from device_manager.core.config import Settings
 from device_manager.core.security import ROLES
 
+__all__ = ["admin", "serve"]
+
 
 def _settings() -> Settings:
     try:

@@ -9,6 +9,8 @@ DomainError
 
 from __future__ import annotations
 
+__all__ = ["Conflict", "DomainError", "Invalid", "NotFound", "PermissionDenied"]
+
 
 class DomainError(Exception):
     status_code = 400

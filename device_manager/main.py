@@ -1,13 +1,13 @@
-"""Assembles the device manager: settings, database, middleware, routers, metrics and the background
-polling loop. Nothing else lives here."""
+"""Assembles the device manager: settings, database, middleware, routers and metrics; the lifespan
+migrates, syncs the registries into the database (``services/seeds.py``) and starts the runtime (jobs,
+polling, traps, console proxies: ``runtime.py``), and shuts it down. Nothing else lives here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from typing import Any
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,10 +26,14 @@ from device_manager.core.secrets import SecretBox, load_master_key
 from device_manager.db import migrate
 from device_manager.db.session import make_engine, make_session_factory
 from device_manager.errors import DomainError
+from device_manager.runtime import Runtime
+from device_manager.services import seeds
 from device_manager.services.alerts import AlertEngine
 from device_manager.services.notifier import WebhookNotifier
 from device_manager.services.polling import PollerLike, PollingService
 from device_manager.web.routes import router as web_router
+
+__all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -48,35 +52,11 @@ def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     return errors
 
 
-def _default_poller(settings: Settings) -> PollerLike | None:
-    try:
-        from device_manager.snmp.poller import Poller
-        from device_manager.snmp.profiles import load_profiles
-    except ImportError:  # pragma: no cover - the SNMP library is part of the package
-        log.warning("SNMP poller not available: polling disabled")
-        return None
-    poller: PollerLike = Poller(load_profiles(), concurrency=settings.poll_concurrency)
-    return poller
-
-
-async def _start_traps(app: FastAPI, settings: Settings) -> Any:
-    if not settings.trap_listen:
-        return None
-    from device_manager.snmp.traps import TrapReceiver
-
-    host, _, port = settings.trap_listen.rpartition(":")
-    polling: PollingService = app.state.polling
-    communities, users = await asyncio.to_thread(polling.trap_credentials, settings.trap_communities)
-    receiver = TrapReceiver()
-    await receiver.start(host or "0.0.0.0", int(port), communities, users, polling.handle_trap)
-    log.info("trap receiver on %s:%s (%d communities, %d v3 users)", host, port, len(communities), len(users))
-    return receiver
-
-
 def create_app(
     settings: Settings | None = None, *, poller: PollerLike | None = None, run_background: bool = True
 ) -> FastAPI:
     settings = settings or Settings()
+    settings.prepare_data_dir()
     engine = make_engine(settings.sqlalchemy_url)
     session_factory = make_session_factory(engine)
     box = SecretBox(load_master_key(settings))
@@ -94,26 +74,24 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_startup:
             await asyncio.to_thread(migrate.upgrade, engine)
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
-        receiver = None
-        if run_background and settings.polling_enabled:
-            if app.state.polling.poller is None:
-                app.state.polling.poller = _default_poller(settings)
-            tasks.append(asyncio.create_task(app.state.polling.run(stop)))
-            receiver = await _start_traps(app, settings)
+        report = await asyncio.to_thread(seeds.sync, session_factory)
+        if report.device_types or report.alert_rules:
+            log.info(
+                "seeded device types %s, default alert rules %s", report.device_types, report.alert_rules
+            )
+        runtime = await Runtime.start(
+            settings,
+            session_factory,
+            box,
+            app.state.polling,
+            seats=getattr(app.state, "seats", None),
+            background=run_background,
+        )
+        app.state.runtime = runtime
         try:
             yield
         finally:
-            stop.set()
-            if receiver is not None:
-                await receiver.stop()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
-            close = getattr(app.state.polling.poller, "close", None)
-            if callable(close):
-                close()  # the SNMP poller's sockets
+            await runtime.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -1,19 +1,10 @@
-"""Shared pytest configuration: artifacts directory for screenshots and logs."""
+"""Root of the suite: registers the one shared plugin (``tests/plugin.py``) for every test package."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def artifacts_dir() -> Path:
-    path = ROOT / "artifacts"
-    path.mkdir(exist_ok=True)
-    return path
+pytest_plugins = ["tests.plugin"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

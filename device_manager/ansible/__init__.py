@@ -5,3 +5,5 @@ through callbacks. We build the private data dir from plain data (inventory from
 known_hosts from the host keys trusted per device, keys 0600), run with host key checking ON, map
 events to job progress and log lines, and delete the directory afterwards.
 """
+
+__all__: list[str] = []

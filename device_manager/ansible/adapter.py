@@ -26,6 +26,19 @@ import yaml
 
 from device_manager.ssh.client import HostKey, known_hosts_name
 
+__all__ = [
+    "PLAYBOOK_DIR",
+    "HostStats",
+    "InventoryHost",
+    "PlaybookRequest",
+    "PlaybookResult",
+    "RunnerEvent",
+    "inventory",
+    "known_hosts_lines",
+    "run",
+    "write_private_data_dir",
+]
+
 PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
 

@@ -11,13 +11,25 @@ from sqlalchemy.orm import Session
 
 from device_manager.ansible import adapter
 from device_manager.ansible.playbooks import Playbook, get
+from device_manager.core.config import Settings
 from device_manager.core.secrets import SecretBox
 from device_manager.db.models import Device
+from device_manager.device_types import default_registry
 from device_manager.errors import Invalid
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsRuntime, OpsSettings
+from device_manager.runtime import Runtime
 from device_manager.ssh import hostkeys
 from device_manager.ssh.service import ssh_credential
+
+__all__ = [
+    "RunPlaybook",
+    "check_request",
+    "failure_message",
+    "inventory_host",
+    "result_summary",
+    "run_in_job",
+    "submit_playbook",
+]
 
 RunPlaybook = Callable[..., adapter.PlaybookResult]
 
@@ -26,7 +38,7 @@ def inventory_host(
     db: Session,
     box: SecretBox,
     device: Device,
-    settings: OpsSettings,
+    settings: Settings,
     variables: Mapping[str, Any] | None = None,
 ) -> adapter.InventoryHost:
     username, key = ssh_credential(db, box, device)
@@ -42,6 +54,10 @@ def inventory_host(
         "hall_device_type": device.device_type.slug,
         "ansible_python_interpreter": settings.ansible_python_interpreter,
     }
+    spec = default_registry().get(device.device_type.slug)
+    if spec is not None and spec.window_setup is not None and spec.window_setup.configure is not None:
+        # window_setup.yml runs this role on the device
+        host_vars["hall_window_setup_role"] = spec.window_setup.configure.ansible_role
     root = settings.device_root(device.name)
     if root:
         host_vars["hall_root"] = root
@@ -82,7 +98,7 @@ def run_in_job(
     *,
     extra_vars: Mapping[str, Any] | None = None,
     check: bool = False,
-    settings: OpsSettings,
+    settings: Settings,
     progress_span: tuple[float, float] = (0.0, 1.0),
     runner: RunPlaybook = adapter.run,
 ) -> adapter.PlaybookResult:
@@ -153,7 +169,7 @@ def result_summary(result: adapter.PlaybookResult) -> dict[str, Any]:
 
 
 def submit_playbook(
-    ops: OpsRuntime,
+    runtime: Runtime,
     db: Session,
     name: str,
     devices: Sequence[Device],
@@ -165,18 +181,20 @@ def submit_playbook(
     playbook = get(name)
     variables = dict(variables or {})
     check_request(playbook, devices, variables)
-    hosts = tuple(inventory_host(db, ops.box, d, ops.settings) for d in devices)
+    hosts = tuple(inventory_host(db, runtime.box, d, runtime.settings) for d in devices)
     sites = {d.site_id for d in devices}
     db.commit()  # end the caller's transaction: on SQLite it holds the write lock the job needs
 
     def work(ctx: JobContext) -> dict[str, Any]:
-        result = run_in_job(ctx, playbook, hosts, extra_vars=variables, check=check, settings=ops.settings)
+        result = run_in_job(
+            ctx, playbook, hosts, extra_vars=variables, check=check, settings=runtime.settings
+        )
         summary = result_summary(result)
         if not result.ok:
             raise JobFailed(failure_message(playbook, result), "playbook", summary)
         return summary
 
-    return ops.jobs.submit(
+    return runtime.jobs.submit(
         "playbook",
         f"playbook {name}{' (check)' if check else ''} on {', '.join(d.name for d in devices[:5])}",
         work,

@@ -14,8 +14,31 @@ from device_manager.core.config import Settings
 from device_manager.core.secrets import SecretBox
 from device_manager.core.security import ROLE_RANK, Principal, principal_of, verify_token
 from device_manager.db.models import utcnow
+from device_manager.runtime import Runtime
 from device_manager.services import audit
 from device_manager.services.alerts import AlertEngine
+
+__all__ = [
+    "Admin",
+    "AlertEngineDep",
+    "BoxDep",
+    "ItStaff",
+    "Operator",
+    "RuntimeDep",
+    "SessionDep",
+    "SettingsDep",
+    "Viewer",
+    "audit_request",
+    "client_address",
+    "get_alert_engine",
+    "get_box",
+    "get_db",
+    "get_principal",
+    "get_runtime",
+    "get_settings",
+    "note",
+    "require",
+]
 
 
 def get_settings(request: Request) -> Settings:
@@ -38,28 +61,46 @@ def get_alert_engine(request: Request) -> AlertEngine:
     return engine
 
 
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the device manager's background services are not running (serve the app with its lifespan)",
+        )
+    return runtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
 BoxDep = Annotated[SecretBox, Depends(get_box)]
 AlertEngineDep = Annotated[AlertEngine, Depends(get_alert_engine)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def audit_request(
+    request: Request, action: str, status_code: int, detail: str, principal: Principal | None = None
+) -> None:
+    """Write an audit entry about ``request`` (in a session of its own; never put secrets in detail)."""
+    audit.record(
+        request.app.state.session_factory,
+        principal=principal,
+        action=action,
+        path=f"{request.method} {request.url.path}",
+        status_code=status_code,
+        client=client_address(request),
+        detail=detail,
+    )
+
+
 def _reject(request: Request, db: Session, reason: str) -> HTTPException:
     state = request.app.state
     db.rollback()  # end this request's transaction first: on SQLite it holds the write lock
-    audit.record(
-        state.session_factory,
-        principal=None,
-        action="auth.failed",
-        path=f"{request.method} {request.url.path}",
-        status_code=401,
-        client=client_address(request),
-        detail=reason,
-    )
+    audit_request(request, "auth.failed", 401, reason)
     request.state.audit_recorded = True
     state.auth_failures.take(client_address(request))
     return HTTPException(

@@ -13,6 +13,8 @@ from device_manager.core.ratelimit import TokenBuckets, retry_after_header
 from device_manager.core.security import split_token
 from device_manager.services import audit
 
+__all__ = ["WRITE_METHODS", "AuditMiddleware", "BodySizeLimitMiddleware", "RateLimitMiddleware"]
+
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -1,29 +1,48 @@
-"""The one ``Settings`` object of the device manager (environment prefix ``HALLCLOUD_``).
+"""The one ``Settings`` object of the device manager: every environment variable it reads is a field here
+(prefix ``HALLCLOUD_``; the SSH, playbook and window-setup settings keep their ``HALLCLOUD_OPS_*``
+names). ``device_manager/README.md`` documents each one.
 
 Outside ``development`` the settings refuse default secrets: the token pepper must be changed and the
 credential master key must come from a file or the environment (never generated next to the database).
+The data directory (SQLite database, generated development master key, seats file) defaults to
+``device-manager`` in HallCloud's state directory (``vdi.paths.state_dir()``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vdi.paths import state_dir
+
+__all__ = ["DEFAULT_SECRET", "Settings", "default_data_dir"]
+
 DEFAULT_SECRET = "changethis"
-DEFAULT_DATA_DIR = Path(".hallcloud")
+
+
+def default_data_dir() -> Path:
+    """``<HallCloud's state directory>/device-manager`` (not created here)."""
+    return state_dir(create=False) / "device-manager"
+
+
+def _ops(name: str) -> str:
+    """The environment variable of an SSH / playbook / window-setup setting: ``HALLCLOUD_OPS_<NAME>``."""
+    return f"HALLCLOUD_OPS_{name.upper()}"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HALLCLOUD_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HALLCLOUD_", env_file=None, extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     api_v1_prefix: str = "/api/v1"
     project_name: str = "HallCloud device manager"
 
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""  # empty: SQLite file in data_dir
     migrate_on_startup: bool = True
 
@@ -56,6 +75,51 @@ class Settings(BaseSettings):
     # traps
     trap_listen: str | None = None  # "host:port"; None: no trap receiver
     trap_communities: list[str] = []
+
+    # web pages: noVNC for the seat pages, where the consoles' websockify proxies listen, the seats
+    novnc_dir: Path = Path("/usr/share/novnc")
+    console_proxy_listen: str = "127.0.0.1"
+    seats_file: Path | None = None  # None: <data_dir>/seats.yaml (written by `hall stack seats-file`)
+
+    # SSH operations, playbook runs and window setup (HALLCLOUD_OPS_*)
+    job_workers: int = Field(default=4, ge=1, validation_alias=_ops("job_workers"))
+    ssh_port: int = Field(default=22, ge=1, le=65535, validation_alias=_ops("ssh_port"))
+    # devices contacted at once by one job
+    ssh_concurrency: int = Field(default=20, ge=1, validation_alias=_ops("ssh_concurrency"))
+    ssh_connect_timeout_s: float = Field(default=10.0, gt=0, validation_alias=_ops("ssh_connect_timeout_s"))
+    # ansible's SSH connect timeout
+    ansible_timeout_s: int = Field(default=10, ge=1, validation_alias=_ops("ansible_timeout_s"))
+    ansible_forks: int = Field(default=10, ge=1, validation_alias=_ops("ansible_forks"))
+    # the devices' Python for ansible modules; "auto_silent" lets ansible discover it
+    ansible_python_interpreter: str = Field(
+        default="auto_silent", validation_alias=_ops("ansible_python_interpreter")
+    )
+    # where HallCloud's files live on a device: "" (the real root) on hall hardware; the tests use
+    # "/tmp/<dir>/{device}" so several namespaced test devices can share one file system
+    device_root_template: str = Field(default="", validation_alias=_ops("device_root_template"))
+    # infra Automation API stack for window setup (see infra/automation.py)
+    stack: str = Field(default="", validation_alias=_ops("stack"))
+    pulumi_state_dir: str = Field(default="", validation_alias=_ops("pulumi_state_dir"))
+    # seat of a window the stack does not define yet: {"gov": {"image": ...}, "internet": {...}}
+    # (JSON); unset: copy the stack's first window's seat
+    seat_template: dict[str, Any] | None = Field(default=None, validation_alias=_ops("seat_template"))
+
+    def device_root(self, device_name: str) -> str:
+        return self.device_root_template.replace("{device}", device_name)
+
+    @property
+    def seats_path(self) -> Path:
+        return self.seats_file if self.seats_file is not None else self.data_dir / "seats.yaml"
+
+    def prepare_data_dir(self) -> Path:
+        """Create the data directory (mode 0700, and the state directory above it for the default one)
+        when it does not exist yet; return it."""
+        if self.data_dir == default_data_dir():
+            state_dir()  # creates it 0700, as every package does
+        if not self.data_dir.is_dir():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)
+        return self.data_dir
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from device_manager.db.models import Device, DeviceType, Site
 
+__all__ = ["OPER_STATES", "Metrics"]
+
 OPER_STATES = ("unknown", "up", "degraded", "down", "auth_error")
 
 

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = ["TokenBuckets", "retry_after_header"]
+
 
 @dataclass
 class _Bucket:

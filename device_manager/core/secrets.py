@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from device_manager.core.config import Settings
 
+__all__ = ["DecryptionError", "MasterKeyError", "SecretBox", "generate_master_key", "load_master_key"]
+
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
 

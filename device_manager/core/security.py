@@ -17,6 +17,17 @@ from sqlalchemy.orm import Session
 
 from device_manager.db.models import ApiToken, utcnow
 
+__all__ = [
+    "ROLES",
+    "ROLE_RANK",
+    "TOKEN_PREFIX",
+    "Principal",
+    "issue_token",
+    "principal_of",
+    "split_token",
+    "verify_token",
+]
+
 ROLES = ("viewer", "operator", "it_staff", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 TOKEN_PREFIX = "hct"

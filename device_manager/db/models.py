@@ -2,7 +2,8 @@
 
 Vocabulary follows NetBox ``dcim``: a Site is a service hall, an Area is a Location inside it, a Window
 is a numbered service counter, a DeviceType is the kind of hall device (it names the poll profile).
-Secrets live only in ``credential_profiles.secret`` as AES-GCM ciphertext.
+Secrets live only in ``credential_profiles.secret`` as AES-GCM ciphertext; ``device_host_keys`` holds
+the SSH host keys operators trusted per device. Jobs and window-setup state are in ``job_models``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Alert",
+    "AlertEvent",
+    "AlertRule",
+    "AlertState",
+    "ApiToken",
+    "Area",
+    "AuditEntry",
+    "Base",
+    "CredentialProfile",
+    "Device",
+    "DeviceHostKey",
+    "DeviceType",
+    "Event",
+    "MaintenanceWindow",
+    "MetricSample",
+    "SeededDefault",
+    "Site",
+    "UTCDateTime",
+    "Window",
+    "utcnow",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -146,6 +170,20 @@ class Device(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     device_type: Mapped[DeviceType] = relationship(lazy="joined")
+
+
+class DeviceHostKey(Base):
+    """An SSH host key an operator trusted for a device (after seeing its fingerprint)."""
+
+    __tablename__ = "device_host_keys"
+    __table_args__ = (UniqueConstraint("device_id", "key_type"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    key_type: Mapped[str] = mapped_column(String(40))  # ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa
+    key_base64: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(100))  # SHA256:... as ssh-keygen -l prints it
+    trusted_by: Mapped[str] = mapped_column(String(100))
+    trusted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MetricSample(Base):
@@ -269,3 +307,12 @@ class AuditEntry(Base):
     client: Mapped[str] = mapped_column(String(64), default="")
     site_ids: Mapped[list[int] | None] = mapped_column(JSON)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SeededDefault(Base):
+    """A default the running system seeded once from a registry (``alert_rule:<kind>``), so that a
+    default someone deleted is not seeded again at the next start."""
+
+    __tablename__ = "seeded_defaults"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seeded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from device_manager.db.job_models import JOB_FINAL, Job, JobLogLine
 from device_manager.db.models import utcnow
-from device_manager.db.models_ops import JOB_FINAL, Job, JobLogLine
+
+__all__ = ["MAX_LINE", "JobCancelled", "JobContext", "JobFailed", "JobManager", "Work", "log_lines", "redact"]
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+__all__ = ["JobAccepted", "JobLogLinePublic", "JobPublic"]
+
 
 class JobPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from device_manager.db.models_ops import JOB_FINAL, Job
+from device_manager.db.job_models import JOB_FINAL, Job
 from device_manager.jobs.manager import log_lines
+
+__all__ = ["POLL_S", "events"]
 
 POLL_S = 0.2
 

@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from device_manager.alert_kinds import ALERT_KINDS, THRESHOLD_KINDS
 from device_manager.schemas.common import Name, Strict
 
-RuleKind = Literal[
-    "device_down",
-    "supply_low",
-    "paper_out",
-    "door_open",
-    "jam",
-    "interface_down",
-    "ups_on_battery",
-    "disk_high",
+__all__ = [
+    "THRESHOLD_KINDS",
+    "AlertAction",
+    "AlertDetail",
+    "AlertEventPublic",
+    "AlertPublic",
+    "AlertRuleCreate",
+    "AlertRulePublic",
+    "AlertRuleUpdate",
+    "AlertStatus",
+    "MaintenanceWindowCreate",
+    "MaintenanceWindowPublic",
+    "RuleKind",
+    "Severity",
 ]
+
+
+def _known_kind(value: str) -> str:
+    if value not in ALERT_KINDS:
+        raise ValueError(f"unknown rule kind {value!r}; kinds: {', '.join(ALERT_KINDS)}")
+    return value
+
+
+# the kinds of device_manager.alert_kinds (the problem codes the decoders emit, and device_down)
+RuleKind = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra={"enum": list(ALERT_KINDS)})]
 Severity = Literal["critical", "warning", "info"]
 AlertStatus = Literal["firing", "acknowledged", "resolved"]
-THRESHOLD_KINDS = {"supply_low", "disk_high"}
 
 
 class AlertRuleCreate(Strict):
     name: Name
     kind: RuleKind
     threshold: float | None = Field(
-        default=None, ge=0, le=100, description="percent for supply_low/disk_high"
+        default=None, ge=0, le=100, description="percent, for " + "/".join(sorted(THRESHOLD_KINDS))
     )
     raise_after: int = Field(default=1, ge=1, le=100, description="consecutive observations before firing")
     clear_after: int = Field(default=1, ge=1, le=100, description="consecutive clear observations to resolve")

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from device_manager.schemas.common import Name, Strict
 
+__all__ = ["AuditEntryPublic", "Role", "TokenCreate", "TokenCreated", "TokenPublic"]
+
 Role = Literal["admin", "it_staff", "operator", "viewer"]
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+__all__ = ["SLUG_RE", "ManagementAddress", "Name", "Page", "Port", "Slug", "Strict", "Tags"]
+
 T = TypeVar("T")
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -9,6 +9,21 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 from device_manager.schemas.common import Name, Strict
 
+__all__ = [
+    "SECRET_FIELDS",
+    "Community",
+    "CredentialKind",
+    "CredentialProfileCreate",
+    "CredentialProfilePublic",
+    "CredentialProfileUpdate",
+    "SnmpV2cCreate",
+    "SnmpV3Create",
+    "SshCreate",
+    "SshKey",
+    "UserName",
+    "UsmKey",
+]
+
 CredentialKind = Literal["snmp_v2c", "snmp_v3", "ssh"]
 
 

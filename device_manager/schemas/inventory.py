@@ -9,6 +9,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from device_manager.schemas.common import ManagementAddress, Name, Port, Slug, Strict, Tags
 
+__all__ = [
+    "AreaCreate",
+    "AreaPublic",
+    "AreaUpdate",
+    "DeviceCreate",
+    "DevicePublic",
+    "DeviceStatus",
+    "DeviceTypeCreate",
+    "DeviceTypePublic",
+    "DeviceTypeUpdate",
+    "DeviceUpdate",
+    "EventPublic",
+    "ImportReport",
+    "ImportRowReport",
+    "MetricSamplePublic",
+    "OperStatus",
+    "SiteCreate",
+    "SitePublic",
+    "SiteUpdate",
+    "WindowCreate",
+    "WindowPublic",
+    "WindowUpdate",
+]
+
 DeviceStatus = Literal["active", "planned", "offline", "decommissioning"]
 OperStatus = Literal["unknown", "up", "degraded", "down", "auth_error"]
 

@@ -1,1 +1,3 @@
 """Application services: inventory, credentials, alerts, polling, notifications, audit."""
+
+__all__: list[str] = []

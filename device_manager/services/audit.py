@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from device_manager.core.security import Principal
 from device_manager.db.models import AuditEntry
 
+__all__ = ["record"]
+
 log = logging.getLogger(__name__)
 
 

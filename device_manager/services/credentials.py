@@ -20,6 +20,8 @@ from device_manager.schemas.credentials import (
     CredentialProfileUpdate,
 )
 
+__all__ = ["create", "decrypt", "delete", "get", "purpose", "to_public", "update"]
+
 
 def purpose(kind: str) -> str:
     return f"hallcloud/credential/{kind}"

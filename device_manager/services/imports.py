@@ -24,6 +24,8 @@ from device_manager.schemas.common import ManagementAddress, Name, Port, Slug, T
 from device_manager.schemas.inventory import DeviceStatus, ImportReport, ImportRowReport
 from device_manager.services.inventory import resolve_device
 
+__all__ = ["MAX_ROWS", "REQUIRED_COLUMNS", "DeviceImportRow", "ImportFormat", "import_devices", "parse"]
+
 ImportFormat = Literal["csv", "yaml"]
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("name", "site", "device_type", "address")

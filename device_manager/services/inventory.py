@@ -37,6 +37,33 @@ from device_manager.schemas.inventory import (
     WindowUpdate,
 )
 
+__all__ = [
+    "CREDENTIAL_KINDS",
+    "create_area",
+    "create_device",
+    "create_device_type",
+    "create_site",
+    "create_window",
+    "delete_device",
+    "delete_device_type",
+    "delete_site",
+    "device_public",
+    "device_type_slugs",
+    "get_area",
+    "get_device",
+    "get_device_type",
+    "get_site",
+    "get_window",
+    "page",
+    "resolve_device",
+    "scoped",
+    "update_area",
+    "update_device",
+    "update_device_type",
+    "update_site",
+    "update_window",
+]
+
 CREDENTIAL_KINDS = {"snmp_credential_id": ("snmp_v2c", "snmp_v3"), "ssh_credential_id": ("ssh",)}
 
 

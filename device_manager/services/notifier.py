@@ -21,6 +21,8 @@ import httpx
 
 from device_manager.services.alerts import Notification
 
+__all__ = ["Delivery", "WebhookNotifier"]
+
 log = logging.getLogger(__name__)
 
 

@@ -1,6 +1,10 @@
 """The polling loop: every ``interval`` seconds, poll every active device that has SNMP credentials,
 store what came back and evaluate the alert rules.
 
+A device whose type has no poll profile (a type created through the API without a registry file, or
+one the registry does not poll) is skipped: it is reported once with a ``not_polled`` event (and
+``last_error``), and never fails the cycle for the other devices.
+
 Cycles never overlap: when a cycle is still running at the next tick, that tick is skipped and counted
 as an overrun. Each cycle reads the device list and decrypts credentials (in a worker thread, as are
 the database writes), polls through the SNMP ``Poller`` on the event loop, then stores per device:
@@ -17,7 +21,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from device_manager.core.metrics import Metrics
 from device_manager.core.secrets import DecryptionError, SecretBox
 from device_manager.db.models import CredentialProfile, Device, Event, MetricSample, Site, utcnow
+from device_manager.device_types import default_registry
 from device_manager.services import credentials as credential_service
 from device_manager.services.alerts import (
     AlertEngine,
@@ -37,6 +42,8 @@ from device_manager.services.alerts import (
     record_deliveries,
 )
 from device_manager.services.notifier import WebhookNotifier
+
+__all__ = ["CycleReport", "PollerLike", "PollingService", "history", "snmp_credential", "upsert_samples"]
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +123,13 @@ class PollingService:
         metrics: Metrics | None = None,
         engine: AlertEngine | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        polled_types: Collection[str] | None = None,
     ) -> None:
         self.session_factory = session_factory
+        # device types with a poll profile (default: those of the device-type registry)
+        self.polled_types = frozenset(
+            polled_types if polled_types is not None else (t.slug for t in default_registry().polled())
+        )
         self.box = box
         self.poller = poller
         self.interval_s = interval_s
@@ -142,7 +154,7 @@ class PollingService:
 
         targets: list[Any] = []
         skipped: list[str] = []
-        with self.session_factory() as db:
+        with self.session_factory() as db, db.begin():
             rows = db.execute(
                 select(Device, CredentialProfile)
                 .join(CredentialProfile, CredentialProfile.id == Device.snmp_credential_id)
@@ -151,6 +163,10 @@ class PollingService:
             ).all()
             decrypted: dict[int, Any] = {}  # profile id -> credential (or the error): once per cycle
             for device, profile in rows:
+                dtype = device.device_type.slug
+                if dtype not in self.polled_types:
+                    skipped.append(self._not_polled(db, device, dtype))
+                    continue
                 if profile.id not in decrypted:
                     try:
                         secret = credential_service.decrypt(self.box, profile)
@@ -174,6 +190,28 @@ class PollingService:
                     )
                 )
         return targets, skipped
+
+    def _not_polled(self, db: Session, device: Device, device_type: str) -> str:
+        """Say once (an event, ``last_error``) that ``device`` is not polled, and why."""
+        message = (
+            f"device {device.name}: device type '{device_type}' has no poll profile, so it is not polled; "
+            f"give it a poll section (device_manager/device_types/{device_type}.yaml) or remove the "
+            "device's SNMP credential"
+        )
+        if device.last_error != message:
+            device.last_error = message
+            db.add(
+                Event(
+                    device_id=device.id,
+                    source=device.address,
+                    origin="poll",
+                    kind="not_polled",
+                    message=message,
+                    data={"device_type": device_type},
+                    at=self.clock(),
+                )
+            )
+        return message
 
     def store_results(self, results: Sequence[PollResultLike]) -> list[Notification]:
         """One transaction for the whole cycle; the reads it needs are done in bulk up front."""

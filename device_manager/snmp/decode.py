@@ -14,11 +14,16 @@ interpreted here, once:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from device_manager.snmp.profiles import PollProfile, Thresholds
+from device_manager.alert_kinds import PROBLEM_CODES
+from device_manager.device_types import Thresholds
+
+if TYPE_CHECKING:
+    from device_manager.snmp.profiles import PollProfile
 
 __all__ = [
+    "DECODER_PROBLEMS",
     "PRINTER_ERROR_BITS",
     "Problem",
     "Raw",
@@ -33,7 +38,8 @@ Value = int | str | bytes
 
 @dataclass
 class Problem:
-    """Something an operator should look at. ``code`` is stable (alert rules key on it)."""
+    """Something an operator should look at. ``code`` is an alert kind (``device_manager.alert_kinds``):
+    the alert rules of that kind observe it."""
 
     code: str
     detail: str
@@ -60,9 +66,21 @@ class Decoded:
 
 # hrPrinterDetectedErrorState bit names in bit order (bit 0 = MSB of octet 1).
 PRINTER_ERROR_BITS: tuple[str, ...] = (
-    "lowPaper", "noPaper", "lowToner", "noToner", "doorOpen", "jammed", "offline", "serviceRequested",
-    "inputTrayMissing", "outputTrayMissing", "markerSupplyMissing", "outputNearFull", "outputFull",
-    "inputTrayEmpty", "overduePreventMaint",
+    "lowPaper",
+    "noPaper",
+    "lowToner",
+    "noToner",
+    "doorOpen",
+    "jammed",
+    "offline",
+    "serviceRequested",
+    "inputTrayMissing",
+    "outputTrayMissing",
+    "markerSupplyMissing",
+    "outputNearFull",
+    "outputFull",
+    "inputTrayEmpty",
+    "overduePreventMaint",
 )
 
 HR_PRINTER_STATUS = {1: "other", 2: "unknown", 3: "idle", 4: "printing", 5: "warmup"}
@@ -70,17 +88,45 @@ HR_DEVICE_STATUS = {1: "unknown", 2: "running", 3: "warning", 4: "testing", 5: "
 PRT_ALERT_SEVERITY = {1: "other", 3: "critical", 4: "warning", 5: "warningBinaryChangeEvent"}
 # A subset of PrtAlertCodeTC (RFC 3805) worth naming; others are reported by number.
 PRT_ALERT_CODE = {
-    1: "other", 2: "unknown", 3: "coverOpen", 4: "coverClosed", 5: "interlockOpen", 6: "interlockClosed",
-    7: "configurationChange", 8: "jam", 9: "subunitMissing", 13: "subunitAlmostEmpty", 14: "subunitEmpty",
-    15: "subunitAlmostFull", 16: "subunitFull", 501: "doorOpen", 502: "doorClosed", 503: "powerUp",
-    504: "powerDown", 505: "printerNMSReset", 506: "printerManualReset", 507: "printerReadyToPrint",
-    801: "inputMediaTrayMissing", 805: "inputMediaSupplyLow", 806: "inputMediaSupplyEmpty",
-    807: "inputMediaChangeRequest", 1101: "markerTonerEmpty", 1104: "markerTonerAlmostEmpty",
-    1301: "mediaPathMediaTrayMissing", 1302: "mediaPathMediaTrayAlmostFull", 1303: "mediaPathMediaTrayFull",
+    1: "other",
+    2: "unknown",
+    3: "coverOpen",
+    4: "coverClosed",
+    5: "interlockOpen",
+    6: "interlockClosed",
+    7: "configurationChange",
+    8: "jam",
+    9: "subunitMissing",
+    13: "subunitAlmostEmpty",
+    14: "subunitEmpty",
+    15: "subunitAlmostFull",
+    16: "subunitFull",
+    501: "doorOpen",
+    502: "doorClosed",
+    503: "powerUp",
+    504: "powerDown",
+    505: "printerNMSReset",
+    506: "printerManualReset",
+    507: "printerReadyToPrint",
+    801: "inputMediaTrayMissing",
+    805: "inputMediaSupplyLow",
+    806: "inputMediaSupplyEmpty",
+    807: "inputMediaChangeRequest",
+    1101: "markerTonerEmpty",
+    1104: "markerTonerAlmostEmpty",
+    1301: "mediaPathMediaTrayMissing",
+    1302: "mediaPathMediaTrayAlmostFull",
+    1303: "mediaPathMediaTrayFull",
 }
 UPS_BATTERY_STATUS = {1: "unknown", 2: "batteryNormal", 3: "batteryLow", 4: "batteryDepleted"}
 UPS_OUTPUT_SOURCE = {
-    1: "other", 2: "none", 3: "normal", 4: "bypass", 5: "battery", 6: "booster", 7: "reducer",
+    1: "other",
+    2: "none",
+    3: "normal",
+    4: "bypass",
+    5: "battery",
+    6: "booster",
+    7: "reducer",
 }
 LEVEL_SENTINELS = {-1: "other", -2: "unknown", -3: "some_remaining"}
 HR_STORAGE_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"
@@ -165,8 +211,12 @@ def _interfaces(raw: Raw, out: Decoded, _t: Thresholds) -> None:
             out.metrics[f"if.{idx}.admin_up"] = 1.0 if admin == 1 else 0.0
         if oper is not None:
             out.metrics[f"if.{idx}.oper_up"] = 1.0 if oper == 1 else 0.0
-        for column, metric in (("ifInOctets", "in_octets"), ("ifOutOctets", "out_octets"),
-                               ("ifInErrors", "in_errors"), ("ifOutErrors", "out_errors")):
+        for column, metric in (
+            ("ifInOctets", "in_octets"),
+            ("ifOutOctets", "out_octets"),
+            ("ifInErrors", "in_errors"),
+            ("ifOutErrors", "out_errors"),
+        ):
             number = _int(row.get(column))
             if number is not None:
                 out.metrics[f"if.{idx}.{metric}"] = float(number)
@@ -193,8 +243,9 @@ def _host_resources(raw: Raw, out: Decoded, t: Thresholds) -> None:
             out.problems.append(Problem("cpu_high", f"CPU load {average:.0f}% >= {t.cpu_high_percent:g}%"))
     storage = {}
     for idx, row in raw.table("hrStorageTable").items():
-        unit, size, used = (_int(row.get(c)) for c in
-                            ("hrStorageAllocationUnits", "hrStorageSize", "hrStorageUsed"))
+        unit, size, used = (
+            _int(row.get(c)) for c in ("hrStorageAllocationUnits", "hrStorageSize", "hrStorageUsed")
+        )
         descr = _text(row.get("hrStorageDescr")) or f"hrStorageIndex {idx}"
         kind = _text(row.get("hrStorageType")) or ""
         entry: dict[str, Any] = {"descr": descr, "type": kind}
@@ -263,9 +314,14 @@ def _printer(raw: Raw, out: Decoded, t: Thresholds) -> None:
         descr = _text(row.get("prtMarkerSuppliesDescription")) or f"supply {key}"
         max_cap = _int(row.get("prtMarkerSuppliesMaxCapacity"))
         level = interpret_level(_int(row.get("prtMarkerSuppliesLevel")), max_cap)
-        supplies[key] = {"description": descr, "state": level.state, "percent": level.percent,
-                         "level_above_max": level.clamped,
-                         "raw_level": _int(row.get("prtMarkerSuppliesLevel")), "raw_max": max_cap}
+        supplies[key] = {
+            "description": descr,
+            "state": level.state,
+            "percent": level.percent,
+            "level_above_max": level.clamped,
+            "raw_level": _int(row.get("prtMarkerSuppliesLevel")),
+            "raw_max": max_cap,
+        }
         if level.percent is not None:
             out.metrics[f"supply.{key}.percent"] = level.percent
         if level.state == "empty":
@@ -280,8 +336,12 @@ def _printer(raw: Raw, out: Decoded, t: Thresholds) -> None:
         name = _text(row.get("prtInputName")) or f"tray {key}"
         max_cap = _int(row.get("prtInputMaxCapacity"))
         level = interpret_level(_int(row.get("prtInputCurrentLevel")), max_cap)
-        trays[key] = {"name": name, "state": level.state, "percent": level.percent,
-                      "level_above_max": level.clamped}
+        trays[key] = {
+            "name": name,
+            "state": level.state,
+            "percent": level.percent,
+            "level_above_max": level.clamped,
+        }
         if level.percent is not None:
             out.metrics[f"tray.{key}.percent"] = level.percent
         if level.state == "empty" and max_cap is not None and max_cap > 0:
@@ -294,14 +354,16 @@ def _printer(raw: Raw, out: Decoded, t: Thresholds) -> None:
     for idx, row in sorted(raw.table("prtAlertTable").items(), key=lambda kv: _index_key(kv[0])):
         severity = _int(row.get("prtAlertSeverityLevel"))
         alert_code = _int(row.get("prtAlertCode"))
-        alerts.append({
-            "index": idx,
-            "severity": PRT_ALERT_SEVERITY.get(severity or 0, str(severity)),
-            "code": PRT_ALERT_CODE.get(alert_code or 0, str(alert_code)),
-            "group": _int(row.get("prtAlertGroup")),
-            "location": _int(row.get("prtAlertLocation")),
-            "description": _text(row.get("prtAlertDescription")) or "",
-        })
+        alerts.append(
+            {
+                "index": idx,
+                "severity": PRT_ALERT_SEVERITY.get(severity or 0, str(severity)),
+                "code": PRT_ALERT_CODE.get(alert_code or 0, str(alert_code)),
+                "group": _int(row.get("prtAlertGroup")),
+                "location": _int(row.get("prtAlertLocation")),
+                "description": _text(row.get("prtAlertDescription")) or "",
+            }
+        )
     out.facts["alerts"] = alerts
     out.metrics["printer.alerts"] = float(len(alerts))
     out.metrics["printer.alerts_critical"] = float(sum(a["severity"] == "critical" for a in alerts))
@@ -309,11 +371,13 @@ def _printer(raw: Raw, out: Decoded, t: Thresholds) -> None:
 
 def _ups(raw: Raw, out: Decoded, t: Thresholds) -> None:
     battery, source = _int(raw.scalars.get("upsBatteryStatus")), _int(raw.scalars.get("upsOutputSource"))
-    for name, metric in (("upsEstimatedChargeRemaining", "ups.charge_percent"),
-                         ("upsSecondsOnBattery", "ups.seconds_on_battery"),
-                         ("upsEstimatedMinutesRemaining", "ups.minutes_remaining"),
-                         ("upsBatteryStatus", "ups.battery_status"),
-                         ("upsOutputSource", "ups.output_source")):
+    for name, metric in (
+        ("upsEstimatedChargeRemaining", "ups.charge_percent"),
+        ("upsSecondsOnBattery", "ups.seconds_on_battery"),
+        ("upsEstimatedMinutesRemaining", "ups.minutes_remaining"),
+        ("upsBatteryStatus", "ups.battery_status"),
+        ("upsOutputSource", "ups.output_source"),
+    ):
         number = _int(raw.scalars.get(name))
         if number is not None:
             out.metrics[metric] = float(number)
@@ -344,6 +408,20 @@ _DECODERS = {
     "printer": _printer,
     "ups": _ups,
 }
+
+# The problem codes each decoder can emit. A device type lists exactly those of its poll modules in the
+# registry (checked when the profiles are built); every code is an alert kind.
+DECODER_PROBLEMS: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "interfaces": frozenset({"interface_down"}),
+    "host_resources": frozenset({"cpu_high", "disk_high"}),
+    "printer": frozenset(
+        {"supply_low", "supply_empty", "paper_out", "paper_low", "door_open", "jam", "printer_error"}
+    ),
+    "ups": frozenset({"ups_on_battery", "ups_battery_low"}),
+}
+assert set(DECODER_PROBLEMS) == set(_DECODERS), "every decoder declares its problem codes"
+assert set().union(*DECODER_PROBLEMS.values()) <= PROBLEM_CODES, "every problem code is an alert kind"
 
 
 def decode(profile: PollProfile, raw: Raw) -> Decoded:

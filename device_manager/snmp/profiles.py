@@ -1,14 +1,15 @@
-"""Poll profiles: *what* to poll per device type, as typed YAML validated at load.
+"""Poll profiles: *what* to poll per device type, typed and validated at load.
 
-Modelled on Prometheus snmp_exporter: a *module* names the numeric OIDs of one MIB area (scalars fetched
-by GET, tables walked with GETBULK) and the decoder that turns them into metrics, facts and problems;
-a *profile* says which modules a device type uses and its thresholds. How to authenticate is not here
-(see ``credentials``). Numeric OIDs need no MIB compilation at run time.
+Modelled on Prometheus snmp_exporter: a *module* (``snmp/modules/<module>.yaml``) names the numeric OIDs
+of one MIB area (scalars fetched by GET, tables walked with GETBULK) and the decoder that turns them into
+metrics, facts and problems; a *profile* says which modules a device type uses and its thresholds. The
+profiles are the ``poll`` sections of the device-type registry (``device_manager/device_types``). How to
+authenticate is not here (see ``credentials``). Numeric OIDs need no MIB compilation at run time.
 
-Layout of a profile directory (default: ``device_manager/snmp/profiles``)::
+A profile directory given to :func:`load_profiles` has the registry's layout, modules included::
 
+    <device_type>.yaml      device_type, labels, poll {modules [..], thresholds {..}, max_repetitions}, ...
     modules/<module>.yaml   name, decoder, scalars {name: oid}, tables {table: {column: oid}}
-    <device_type>.yaml      device_type, modules [..], thresholds {..}, max_repetitions
 """
 
 from __future__ import annotations
@@ -19,21 +20,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from device_manager.device_types import (
+    DEFAULT_DIR,
+    DeviceTypeSpec,
+    Registry,
+    RegistryError,
+    Thresholds,
+    default_registry,
+    format_validation,
+    load_registry,
+    read_yaml,
+)
+from device_manager.snmp.decode import DECODER_PROBLEMS
 
 __all__ = [
     "DECODER_REQUIREMENTS",
+    "DEFAULT_MODULE_DIR",
     "DEFAULT_PROFILE_DIR",
     "ModuleSpec",
     "PollProfile",
     "ProfileError",
     "ProfileSet",
     "Thresholds",
+    "build_profiles",
+    "load_modules",
     "load_profiles",
 ]
 
-DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+DEFAULT_PROFILE_DIR = DEFAULT_DIR  # the device-type registry
+DEFAULT_MODULE_DIR = Path(__file__).resolve().parent / "modules"
 _OID_RE = re.compile(r"^1(\.(0|[1-9][0-9]*))+$")
 
 Decoder = Literal["system", "interfaces", "host_resources", "printer", "ups"]
@@ -46,16 +63,24 @@ DECODER_REQUIREMENTS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
         set(),
         {
             "hrProcessorTable": {"hrProcessorLoad"},
-            "hrStorageTable": {"hrStorageType", "hrStorageDescr", "hrStorageAllocationUnits",
-                               "hrStorageSize", "hrStorageUsed"},
+            "hrStorageTable": {
+                "hrStorageType",
+                "hrStorageDescr",
+                "hrStorageAllocationUnits",
+                "hrStorageSize",
+                "hrStorageUsed",
+            },
         },
     ),
     "printer": (
         set(),
         {
             "hrPrinterTable": {"hrPrinterStatus", "hrPrinterDetectedErrorState"},
-            "prtMarkerSuppliesTable": {"prtMarkerSuppliesDescription", "prtMarkerSuppliesMaxCapacity",
-                                       "prtMarkerSuppliesLevel"},
+            "prtMarkerSuppliesTable": {
+                "prtMarkerSuppliesDescription",
+                "prtMarkerSuppliesMaxCapacity",
+                "prtMarkerSuppliesLevel",
+            },
             "prtInputTable": {"prtInputMaxCapacity", "prtInputCurrentLevel"},
             "prtAlertTable": {"prtAlertSeverityLevel", "prtAlertCode"},
         },
@@ -88,28 +113,6 @@ class ModuleSpec(BaseModel):
     description: str = ""
     scalars: dict[str, Oid] = Field(default_factory=dict)
     tables: dict[str, dict[str, Oid]] = Field(default_factory=dict)
-
-
-class Thresholds(BaseModel):
-    """Where a value becomes a problem. Percentages are 0-100."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    supply_low_percent: float = Field(default=15.0, ge=0, le=100)
-    tray_low_percent: float = Field(default=0.0, ge=0, le=100)
-    disk_high_percent: float = Field(default=90.0, ge=0, le=100)
-    cpu_high_percent: float = Field(default=100.0, ge=0, le=100)
-    ups_charge_low_percent: float = Field(default=30.0, ge=0, le=100)
-
-
-class _ProfileFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    device_type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    description: str = ""
-    modules: list[str] = Field(min_length=1)
-    thresholds: Thresholds = Field(default_factory=Thresholds)
-    max_repetitions: int = Field(default=25, ge=1, le=200)
 
 
 @dataclass(frozen=True)
@@ -151,21 +154,6 @@ class ProfileSet:
         return device_type in self.profiles
 
 
-def _read_yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
-
-
-def _format_validation(path: Path, exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {where}: {err['msg']}")
-    return f"{path}: invalid:\n" + "\n".join(lines)
-
-
 def _check_decoder_inputs(path: Path, module: ModuleSpec) -> None:
     scalars, tables = DECODER_REQUIREMENTS[module.decoder]
     missing = [f"scalars.{s}" for s in sorted(scalars - set(module.scalars))]
@@ -193,54 +181,71 @@ def _plan(modules: Iterable[ModuleSpec]) -> _Plan:
     return tuple(scalars.items()), tuple((t, c, oid) for (t, c), oid in columns.items())
 
 
-def load_profiles(path: Path | None = None) -> ProfileSet:
-    """Load and validate every module and profile under ``path``; raise ProfileError naming the file."""
-    root = Path(path) if path is not None else DEFAULT_PROFILE_DIR
-    if not root.is_dir():
-        raise ProfileError(f"poll profile directory {root} does not exist")
+def load_modules(directory: Path | None = None) -> dict[str, ModuleSpec]:
+    """Every module under ``directory`` (default ``snmp/modules``), validated against its decoder."""
+    root = Path(directory) if directory is not None else DEFAULT_MODULE_DIR
     modules: dict[str, ModuleSpec] = {}
-    module_dir = root / "modules"
-    for file in sorted(module_dir.glob("*.yaml")) if module_dir.is_dir() else []:
-        data = _read_yaml(file)
+    for file in sorted(root.glob("*.yaml")) if root.is_dir() else []:
         try:
-            module = ModuleSpec.model_validate(data)
+            module = ModuleSpec.model_validate(read_yaml(file, ProfileError))
         except ValidationError as exc:
-            raise ProfileError(_format_validation(file, exc)) from None
+            raise ProfileError(format_validation(file, exc)) from None
         if module.name != file.stem:
             raise ProfileError(f"{file}: module name {module.name!r} must match the file name {file.stem!r}")
         _check_decoder_inputs(file, module)
         modules[module.name] = module
+    return modules
 
-    profiles: dict[str, PollProfile] = {}
-    for file in sorted(root.glob("*.yaml")):
-        data = _read_yaml(file)
-        try:
-            spec = _ProfileFile.model_validate(data)
-        except ValidationError as exc:
-            raise ProfileError(_format_validation(file, exc)) from None
-        if spec.device_type != file.stem:
-            raise ProfileError(
-                f"{file}: device_type {spec.device_type!r} must match the file name {file.stem!r}"
-            )
-        unknown = [m for m in spec.modules if m not in modules]
-        if unknown:
-            raise ProfileError(
-                f"{file}: unknown module(s) {', '.join(unknown)}; "
-                f"defined: {', '.join(sorted(modules)) or 'none'}"
-            )
-        if len(set(spec.modules)) != len(spec.modules):
-            raise ProfileError(f"{file}: modules listed twice: {spec.modules}")
-        used = tuple(modules[m] for m in spec.modules)
-        scalar_oids, columns = _plan(used)
-        profiles[spec.device_type] = PollProfile(
-            device_type=spec.device_type,
-            description=spec.description,
-            modules=used,
-            thresholds=spec.thresholds,
-            max_repetitions=spec.max_repetitions,
-            scalar_oids=scalar_oids,
-            columns=columns,
+
+def _profile(spec: DeviceTypeSpec, modules: dict[str, ModuleSpec]) -> PollProfile:
+    poll = spec.poll
+    assert poll is not None
+    unknown = [m for m in poll.modules if m not in modules]
+    if unknown:
+        raise ProfileError(
+            f"{spec.path}: unknown module(s) {', '.join(unknown)}; "
+            f"defined: {', '.join(sorted(modules)) or 'none'}"
         )
+    if len(set(poll.modules)) != len(poll.modules):
+        raise ProfileError(f"{spec.path}: modules listed twice: {poll.modules}")
+    used = tuple(modules[m] for m in poll.modules)
+    raised = set().union(*(DECODER_PROBLEMS[m.decoder] for m in used))
+    if set(spec.problems) != raised:
+        listed = ", ".join(sorted(raised)) or "nothing ([])"
+        raise ProfileError(
+            f"{spec.path}: problems [{', '.join(spec.problems)}] are not what its poll modules raise; "
+            f"list exactly: {listed}"
+        )
+    scalar_oids, columns = _plan(used)
+    return PollProfile(
+        device_type=spec.slug,
+        description=poll.description,
+        modules=used,
+        thresholds=poll.thresholds,
+        max_repetitions=poll.max_repetitions,
+        scalar_oids=scalar_oids,
+        columns=columns,
+    )
+
+
+def build_profiles(registry: Registry, modules: dict[str, ModuleSpec]) -> ProfileSet:
+    """The poll profile of every registry type that has one; raise ProfileError naming the file."""
+    profiles = {spec.slug: _profile(spec, modules) for spec in registry.polled()}
     if not profiles:
-        raise ProfileError(f"{root}: no poll profiles (*.yaml) found")
+        raise ProfileError(f"{registry.directory}: no device type has a poll profile")
     return ProfileSet(profiles=profiles, modules=modules)
+
+
+def load_profiles(path: Path | None = None, *, registry: Registry | None = None) -> ProfileSet:
+    """The poll profiles of the registry at ``path`` (its modules from ``path/modules`` when that
+    exists, else ``snmp/modules``), or of ``registry``, or of the shipped registry; raise ProfileError
+    naming the file."""
+    try:
+        if path is not None:
+            registry = load_registry(Path(path))
+        elif registry is None:
+            registry = default_registry()
+    except RegistryError as exc:
+        raise ProfileError(str(exc)) from exc
+    module_dir = registry.directory / "modules"
+    return build_profiles(registry, load_modules(module_dir if module_dir.is_dir() else None))

@@ -37,8 +37,16 @@ __all__ = ["TRAP_KINDS", "TrapEvent", "TrapKind", "TrapReceiver", "classify"]
 
 log = logging.getLogger(__name__)
 
-TrapKind = Literal["link_down", "link_up", "printer_alert", "ups_on_battery", "ups_on_line", "auth_failure",
-                   "cold_start", "other"]
+TrapKind = Literal[
+    "link_down",
+    "link_up",
+    "printer_alert",
+    "ups_on_battery",
+    "ups_on_line",
+    "auth_failure",
+    "cold_start",
+    "other",
+]
 
 SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 UPS_ALARM_DESCR = "1.3.6.1.2.1.33.1.6.2.1.2"  # upsAlarmDescr column; value names the alarm
@@ -73,8 +81,10 @@ def classify(trap_oid: str, varbinds: dict[str, str]) -> TrapKind:
     if trap_oid in TRAP_KINDS:
         return TRAP_KINDS[trap_oid]
     if trap_oid in (UPS_TRAP_ALARM_ADDED, UPS_TRAP_ALARM_REMOVED):
-        on_battery = any(k.startswith(UPS_ALARM_DESCR + ".") and v.lstrip(".") == UPS_ALARM_ON_BATTERY
-                         for k, v in varbinds.items())
+        on_battery = any(
+            k.startswith(UPS_ALARM_DESCR + ".") and v.lstrip(".") == UPS_ALARM_ON_BATTERY
+            for k, v in varbinds.items()
+        )
         if on_battery:
             return "ups_on_battery" if trap_oid == UPS_TRAP_ALARM_ADDED else "ups_on_line"
     return "other"
@@ -119,9 +129,16 @@ class TrapReceiver:
             raise RuntimeError("trap receiver is not started")
         return bytes(self._engine.snmpEngineID.asOctets())
 
-    async def start(self, host: str, port: int, v2c_communities: list[str], v3_users: list[SnmpV3],
-                    on_event: Callable[[TrapEvent], Awaitable[None] | None], *,
-                    v3_trap_engine_ids: Sequence[bytes | str] = ()) -> None:
+    async def start(
+        self,
+        host: str,
+        port: int,
+        v2c_communities: list[str],
+        v3_users: list[SnmpV3],
+        on_event: Callable[[TrapEvent], Awaitable[None] | None],
+        *,
+        v3_trap_engine_ids: Sequence[bytes | str] = (),
+    ) -> None:
         """Listen on ``host:port`` (port 0 picks a free one: see ``address``)."""
         if self._engine is not None:
             raise RuntimeError(f"trap receiver already listening on {self.address}")
@@ -160,8 +177,15 @@ class TrapReceiver:
         kwargs: dict[str, Any] = {}
         if engine_id is not None:
             kwargs["securityEngineId"] = univ.OctetString(engine_id)
-        config.add_v3_user(self._engine, user.user, config.USM_AUTH_HMAC192_SHA256, user.auth_key,
-                           config.USM_PRIV_CFB128_AES, user.priv_key, **kwargs)
+        config.add_v3_user(
+            self._engine,
+            user.user,
+            config.USM_AUTH_HMAC192_SHA256,
+            user.auth_key,
+            config.USM_PRIV_CFB128_AES,
+            user.priv_key,
+            **kwargs,
+        )
 
     async def stop(self) -> None:
         engine, self._engine = self._engine, None
@@ -176,8 +200,15 @@ class TrapReceiver:
         self.address = None
 
     # pysnmp calls this synchronously while the message's execution context is still available.
-    def _received(self, engine: SnmpEngine, state_reference: Any, context_engine_id: Any, context_name: Any,
-                  var_binds: Iterable[tuple[Any, Any]], _ctx: Any) -> None:
+    def _received(
+        self,
+        engine: SnmpEngine,
+        state_reference: Any,
+        context_engine_id: Any,
+        context_name: Any,
+        var_binds: Iterable[tuple[Any, Any]],
+        _ctx: Any,
+    ) -> None:
         context = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
         address = context.get("transportAddress")
         source = str(address[0]) if address else ""
@@ -187,9 +218,14 @@ class TrapReceiver:
         bindings = {str(oid): _text(value) for oid, value in var_binds}
         trap_oid = bindings.get(SNMP_TRAP_OID, "").lstrip(".")
         event = TrapEvent(
-            kind=classify(trap_oid, bindings), source=source, oid=trap_oid, varbinds=bindings,
-            received_at=datetime.now(UTC), protocol={1: "v1", 2: "v2c", 3: "v3"}.get(model, str(model)),
-            security_name=_text(context.get("securityName", "")), confirmed=confirmed,
+            kind=classify(trap_oid, bindings),
+            source=source,
+            oid=trap_oid,
+            varbinds=bindings,
+            received_at=datetime.now(UTC),
+            protocol={1: "v1", 2: "v2c", 3: "v3"}.get(model, str(model)),
+            security_name=_text(context.get("securityName", "")),
+            confirmed=confirmed,
         )
         if self._on_event is None:
             return

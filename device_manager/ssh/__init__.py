@@ -5,3 +5,5 @@ Nothing here accepts an unknown host key: first contact goes through :func:`host
 fingerprint) and :func:`hostkeys.trust` (an operator confirms it). A key that differs from the trusted
 one is refused and raises an alert.
 """
+
+__all__: list[str] = []

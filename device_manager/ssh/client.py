@@ -23,6 +23,18 @@ from device_manager.ssh.errors import (
     Unreachable,
 )
 
+__all__ = [
+    "DEFAULT_PORT",
+    "CommandResult",
+    "HostKey",
+    "SshTarget",
+    "connect",
+    "fingerprint_of",
+    "known_hosts_name",
+    "run_command",
+    "scan_host_key",
+]
+
 DEFAULT_PORT = 22
 
 

@@ -11,6 +11,16 @@ SshError
 
 from __future__ import annotations
 
+__all__ = [
+    "AuthFailed",
+    "Cancelled",
+    "CommandTimeout",
+    "HostKeyChanged",
+    "HostKeyUnknown",
+    "SshError",
+    "Unreachable",
+]
+
 
 class SshError(Exception):
     def __init__(self, message: str) -> None:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from device_manager.db.models import Alert, AlertEvent, Device, utcnow
-from device_manager.db.models_ops import DeviceHostKey
+from device_manager.db.models import Alert, AlertEvent, Device, DeviceHostKey, utcnow
 from device_manager.errors import Conflict, Invalid
 from device_manager.ssh.client import DEFAULT_PORT, HostKey, scan_host_key
+
+__all__ = ["HOST_KEY_ALERT", "ScanResult", "forget", "raise_changed_alert", "scan", "trust", "trusted_keys"]
 
 HOST_KEY_ALERT = "ssh_host_key_changed"
 

@@ -11,15 +11,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from device_manager.core.config import Settings
 from device_manager.core.secrets import SecretBox
 from device_manager.db.models import CredentialProfile, Device
 from device_manager.errors import DomainError, Invalid
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsSettings
 from device_manager.services import credentials
 from device_manager.ssh import hostkeys, operations
 from device_manager.ssh.client import CommandResult, SshTarget, run_command
 from device_manager.ssh.errors import HostKeyChanged, HostKeyUnknown, SshError, Unreachable
+
+__all__ = [
+    "OUTPUT_KEEP",
+    "DeviceRun",
+    "plan_command",
+    "plan_operation",
+    "run_on_devices",
+    "ssh_credential",
+    "target_for",
+]
 
 OUTPUT_KEEP = 20_000  # characters of stdout kept in the job result per device
 
@@ -37,7 +47,7 @@ def ssh_credential(db: Session, box: SecretBox, device: Device) -> tuple[str, st
     return profile.username, secret["private_key"]
 
 
-def target_for(db: Session, box: SecretBox, device: Device, settings: OpsSettings) -> SshTarget:
+def target_for(db: Session, box: SecretBox, device: Device, settings: Settings) -> SshTarget:
     username, key = ssh_credential(db, box, device)
     keys = hostkeys.trusted_keys(db, device.id)
     if not keys:
@@ -60,7 +70,7 @@ class DeviceRun:
 
 
 def plan_operation(
-    db: Session, devices: list[Device], operation: str, params: dict[str, Any], settings: OpsSettings
+    db: Session, devices: list[Device], operation: str, params: dict[str, Any], settings: Settings
 ) -> list[DeviceRun]:
     op = operations.get(operation)
     return [
@@ -86,7 +96,7 @@ def plan_command(devices: list[Device], command: str, timeout_s: float) -> list[
 def run_on_devices(
     ctx: JobContext,
     box: SecretBox,
-    settings: OpsSettings,
+    settings: Settings,
     runs: list[DeviceRun],
     *,
     runner: Callable[..., CommandResult] = run_command,

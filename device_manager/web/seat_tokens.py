@@ -17,6 +17,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+__all__ = ["MAX_TTL_S", "PREFIX", "SeatGrant", "issue", "verify"]
+
 PREFIX = "hcs_"
 MAX_TTL_S = 400 * 24 * 3600
 
@@ -52,7 +54,7 @@ def verify(secret_key: str, token: str, seat: str, *, now: float | None = None) 
     """The grant if ``token`` is genuine, unexpired and for ``seat``; otherwise None."""
     if not token.startswith(PREFIX) or token.count(".") != 1:
         return None
-    body, mac = token[len(PREFIX):].split(".")
+    body, mac = token[len(PREFIX) :].split(".")
     expected = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(mac, expected):
         return None

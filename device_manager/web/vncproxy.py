@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["READY_TIMEOUT_S", "WEBSOCKIFY", "ConsoleProxies", "Proxy", "ProxyError"]
+
 log = logging.getLogger(__name__)
 
 WEBSOCKIFY = "websockify"
@@ -66,8 +68,9 @@ class Proxy:
 class ConsoleProxies:
     """Starts and stops the websockify children of this process."""
 
-    def __init__(self, listen: str = "127.0.0.1", *, connect_timeout_s: int = 30,
-                 binary: str | None = None) -> None:
+    def __init__(
+        self, listen: str = "127.0.0.1", *, connect_timeout_s: int = 30, binary: str | None = None
+    ) -> None:
         self.listen = listen
         self.connect_timeout_s = connect_timeout_s
         self.binary = binary or shutil.which(WEBSOCKIFY) or WEBSOCKIFY
@@ -91,12 +94,20 @@ class ConsoleProxies:
         with os.fdopen(fd, "w") as out:
             out.write(f"{token}: {target_host}:{target_port}\n")
         command = [
-            self.binary, "--run-once", f"--timeout={self.connect_timeout_s}",
-            "--token-plugin=TokenFile", f"--token-source={token_file}",
+            self.binary,
+            "--run-once",
+            f"--timeout={self.connect_timeout_s}",
+            "--token-plugin=TokenFile",
+            f"--token-source={token_file}",
             f"{self.listen}:{port}",
         ]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         proxy = Proxy(key, port, token, (target_host, target_port), process)
         try:
             self._wait_ready(proxy)
@@ -112,15 +123,18 @@ class ConsoleProxies:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if not proxy.running:
-                raise ProxyError(f"console proxy for {proxy.key}: websockify exited at start "
-                                 f"(code {proxy.process.returncode})")
+                raise ProxyError(
+                    f"console proxy for {proxy.key}: websockify exited at start "
+                    f"(code {proxy.process.returncode})"
+                )
             try:
                 with socket.create_connection((self.listen, proxy.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise ProxyError(f"console proxy for {proxy.key}: websockify did not listen within "
-                         f"{READY_TIMEOUT_S:g} s")
+        raise ProxyError(
+            f"console proxy for {proxy.key}: websockify did not listen within {READY_TIMEOUT_S:g} s"
+        )
 
     def _stop(self, proxy: Proxy) -> None:
         if proxy.running:

@@ -1,6 +1,6 @@
 """``hall window ...``: set up, tear down and inspect service windows from the command line.
 
-Runs the same workflow as ``POST /api/v1/windows/{number}/setup`` in this process (the job and its log
+Runs the same workflow as ``POST /api/v1/windows/{window_id}/setup`` in this process (the job and its log
 land in the controller database like any other job) and prints the job's log as it goes. The hall stack
 comes from ``HALLCLOUD_OPS_STACK`` / ``HALLCLOUD_OPS_PULUMI_STATE_DIR`` or ``--stack`` / ``--state-dir``.
 """
@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+__all__ = ["window"]
+
 
 @contextmanager
 def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
@@ -22,12 +24,12 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
     from device_manager.db import migrate
     from device_manager.db.session import make_engine, make_session_factory
     from device_manager.jobs.manager import JobManager
-    from device_manager.jobs.runtime import OpsRuntime, OpsSettings
+    from device_manager.runtime import Runtime
+    from device_manager.windows.service import seat_backend
 
     try:
-        settings = Settings()
         updates = {k: v for k, v in (("stack", stack), ("pulumi_state_dir", state_dir)) if v}
-        ops_settings = OpsSettings().model_copy(update=updates)
+        settings = Settings().model_copy(update=updates)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     engine = make_engine(settings.sqlalchemy_url)
@@ -35,14 +37,15 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
     factory = make_session_factory(engine)
     jobs = JobManager(factory, 1)
     try:
-        yield OpsRuntime(ops_settings, factory, SecretBox(load_master_key(settings)), jobs)
+        box = SecretBox(load_master_key(settings))
+        yield Runtime(settings, factory, box, jobs, seat_backend=seat_backend(settings))
     finally:
         jobs.shutdown()
         engine.dispose()
 
 
 def _follow(runtime: Any, job_id: int) -> dict[str, Any]:
-    from device_manager.db.models_ops import JOB_FINAL, Job
+    from device_manager.db.job_models import JOB_FINAL, Job
     from device_manager.jobs.manager import log_lines
 
     seen = 0
@@ -123,8 +126,8 @@ def status(number: int, site: str | None) -> None:
 
     from sqlalchemy import select
 
+    from device_manager.db.job_models import WindowSetupState
     from device_manager.db.models import Site
-    from device_manager.db.models_ops import WindowSetupState
     from device_manager.errors import DomainError
     from device_manager.windows.workflow import find_window
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+__all__ = ["SIDES", "Console", "InfraSeatBackend", "Output", "SeatBackend", "SeatError", "SeatInfo"]
+
 Output = Callable[[str], None]
 SIDES = ("gov", "internet")
 

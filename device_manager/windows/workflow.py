@@ -1,10 +1,16 @@
 """The window setup workflow, as a job:
 
 1. ``seat``      apply the window's seat (desktop pair) through the seat backend (``infra.automation``)
-2. ``bind``      bind the window's thin client, calling displays and peripherals from the inventory
-3. ``configure`` run the thin-client playbook (with the seat's console endpoints) and the
-                 calling-display playbook (window number and text)
-4. ``verify``    desktops running, the thin client's config names both consoles, devices up
+2. ``bind``      bind the devices the inventory places at the window (``window_id``)
+3. ``configure`` run ``window_setup.yml`` on the devices whose type window setup configures (the thin
+                 client gets the seat's console endpoints, the calling display the window number and text)
+4. ``verify``    desktops running, then each device as its type says (the thin client's config names
+                 both consoles, the calling display answers over SSH, peripherals are not down)
+
+What each device type takes part in comes from the device-type registry (``window_setup`` in
+``device_manager/device_types/<type>.yaml``: how many a window has, its play's ansible role and
+variables, how it is verified); a bound device of a type the registry does not describe is a
+peripheral, checked not to be down. Binding and verifying the devices is ``devices.py``.
 
 Each step records the digest of its inputs in ``window_setups.steps``; a re-run skips a step whose
 inputs did not change and that succeeded (the seat is still checked to be running), so changing a
@@ -18,65 +24,43 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from device_manager.ansible import adapter
 from device_manager.ansible import service as playbook_service
 from device_manager.ansible.playbooks import get as get_playbook
-from device_manager.db.models import Device, Site, Window, utcnow
-from device_manager.db.models_ops import Job, WindowSetupState
+from device_manager.db.job_models import Job, WindowSetupState
+from device_manager.db.models import Site, Window, utcnow
+from device_manager.device_types import WINDOW_VARIABLES, Registry, default_registry
 from device_manager.errors import Conflict, DomainError, Invalid, NotFound
 from device_manager.jobs.manager import JobContext, JobFailed
-from device_manager.jobs.runtime import OpsRuntime
-from device_manager.ssh.client import run_command
 from device_manager.ssh.errors import SshError
-from device_manager.ssh.service import target_for
+from device_manager.windows.devices import Binding, StepFailed, WindowRef, bind, type_label, verify
 from device_manager.windows.seat import SeatBackend, SeatError, SeatInfo
+
+if TYPE_CHECKING:
+    from device_manager.runtime import Runtime
+
+__all__ = [
+    "STEPS",
+    "TEARDOWN_STEPS",
+    "Binding",
+    "StepFailed",
+    "WindowSetup",
+    "digest",
+    "find_window",
+    "state_of",
+]
 
 STEPS = ("seat", "bind", "configure", "verify")
 TEARDOWN_STEPS = ("unconfigure", "seat")
-SSH_ROLES = ("thin_client", "calling_display")
-THIN_CLIENT_CONFIG = "/etc/hallcloud/thin-client.yaml"
 
 
 def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-class StepFailed(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass
-class WindowRef:
-    id: int
-    site_id: int
-    number: int
-    name: str
-    services: list[str]
-
-
-@dataclass
-class Binding:
-    thin_client: dict[str, Any]
-    calling_displays: list[dict[str, Any]]
-    peripherals: list[dict[str, Any]]
-    hosts: dict[int, adapter.InventoryHost] = field(default_factory=dict, repr=False)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "thin_client": self.thin_client,
-            "calling_displays": self.calling_displays,
-            "peripherals": self.peripherals,
-        }
 
 
 def find_window(db: Session, number: int, site_id: int | None, visible: Callable[[int], bool]) -> Window:
@@ -112,16 +96,18 @@ class WindowSetup:
 
     def __init__(
         self,
-        runtime: OpsRuntime,
+        runtime: Runtime,
         backend: SeatBackend,
         *,
         playbook_runner: playbook_service.RunPlaybook = adapter.run,
         on_step: Callable[[str], None] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.playbook_runner = playbook_runner
         self.on_step = on_step
+        self.registry = registry or default_registry()
 
     # --- submitting -----------------------------------------------------------------------------------
 
@@ -241,7 +227,7 @@ class WindowSetup:
 
     @staticmethod
     def _names(binding: Binding) -> list[str]:
-        devices = [binding.thin_client, *binding.calling_displays, *binding.peripherals]
+        devices = [*binding.configured_devices(), *binding.peripherals]
         return [f"{d['name']} ({d['type']})" for d in devices]
 
     def _step_seat(
@@ -264,55 +250,39 @@ class WindowSetup:
         return "applied", info
 
     def _step_bind(self, ref: WindowRef) -> Binding:
-        settings = self.runtime.settings
-        with self.runtime.session_factory() as db:
-            devices = list(db.scalars(select(Device).where(Device.window_id == ref.id).order_by(Device.id)))
-            by_type: dict[str, list[Device]] = {}
-            for device in devices:
-                by_type.setdefault(device.device_type.slug, []).append(device)
-            thin = by_type.get("thin_client", [])
-            if len(thin) != 1:
-                found = ", ".join(d.name for d in thin) or "none"
-                raise StepFailed(
-                    f"window {ref.number} needs exactly one thin client in the inventory, found {found}; "
-                    "set window_id on the thin client's device (PATCH /api/v1/devices/{id})"
-                )
-
-            def describe(d: Device) -> dict[str, Any]:
-                return {"id": d.id, "name": d.name, "type": d.device_type.slug, "address": d.address}
-
-            hosts = {}
-            for device in [*thin, *by_type.get("calling_display", [])]:
-                try:
-                    hosts[device.id] = playbook_service.inventory_host(db, self.runtime.box, device, settings)
-                except DomainError as exc:
-                    raise StepFailed(exc.message) from exc
-            binding = Binding(
-                describe(thin[0]),
-                [describe(d) for d in by_type.get("calling_display", [])],
-                [describe(d) for t, ds in sorted(by_type.items()) if t not in SSH_ROLES for d in ds],
-                hosts,
-            )
+        binding = bind(self.runtime, self.registry, ref)
         self._record_step(ref.id, "bind", digest=digest(binding.public()))
         self._outputs(ref.id, devices=binding.public())
         return binding
 
+    def _step_verify(self, ctx: JobContext, ref: WindowRef, binding: Binding) -> str:
+        info = self.backend.status(ref.number)
+        if info is None:
+            raise StepFailed(f"window {ref.number}: the hall stack has no seat for this window")
+        stopped = [info.desktops[s] for s in ("gov", "internet") if not info.running.get(s)]
+        if stopped:
+            raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
+        return verify(self.runtime, ref, info, binding, ctx.log)
+
     def _step_configure(
         self, ctx: JobContext, ref: WindowRef, seat: SeatInfo, binding: Binding, previous: Mapping[str, Any]
     ) -> str:
-        consoles = [c.as_playbook_var() for c in seat.consoles]
-        tc = binding.thin_client
+        window: dict[str, Any] = {
+            "hall_window_number": ref.number,
+            "hall_window_name": ref.name,
+            "hall_window_services": ref.services,
+            "hall_consoles": [c.as_playbook_var() for c in seat.consoles],
+        }
+        assert set(window) == set(WINDOW_VARIABLES)
         plans: list[tuple[str, str, list[adapter.InventoryHost], dict[str, Any]]] = []
-        tc_vars = {"hall_window_number": ref.number, "hall_window_name": ref.name, "hall_consoles": consoles}
-        plans.append(("thin_client", "configure:thin_client", [binding.hosts[tc["id"]]], tc_vars))
-        if binding.calling_displays:
-            cd_vars = {
-                "hall_window_number": ref.number,
-                "hall_window_name": ref.name,
-                "hall_window_services": ref.services,
-            }
-            hosts = [binding.hosts[d["id"]] for d in binding.calling_displays]
-            plans.append(("calling_display", "configure:calling_display", hosts, cd_vars))
+        for spec in binding.configured():
+            assert spec.window_setup is not None and spec.window_setup.configure is not None
+            found = binding.devices.get(spec.slug, [])
+            if not found:
+                continue
+            variables = {v: window[v] for v in spec.window_setup.configure.variables if v in window}
+            hosts = [binding.hosts[d["id"]] for d in found]
+            plans.append((spec.slug, f"configure:{spec.slug}", hosts, variables))
 
         todo = []
         outcome = []
@@ -326,8 +296,8 @@ class WindowSetup:
         if not todo:
             return "; ".join(outcome)
 
-        # one ansible-playbook run for every device that needs it (window_setup.yml: one play per
-        # device type): ansible's start-up is paid once, and each play only sees its changed devices
+        # one ansible-playbook run for every device that needs it (window_setup.yml runs each device's
+        # role): ansible's start-up is paid once, and only the changed devices take part
         playbook = get_playbook("window_setup")
         run_hosts = tuple(h for _name, _key, todo_hosts, _vars, _want in todo for h in todo_hosts)
         extra_vars: dict[str, Any] = {}
@@ -362,75 +332,15 @@ class WindowSetup:
             raise StepFailed("; ".join(errors))
         return "; ".join([*outcome, *(f"{name} applied" for name, *_ in todo)])
 
-    def _step_verify(self, ctx: JobContext, ref: WindowRef, binding: Binding) -> str:
-        info = self.backend.status(ref.number)
-        if info is None:
-            raise StepFailed(f"window {ref.number}: the hall stack has no seat for this window")
-        stopped = [info.desktops[s] for s in ("gov", "internet") if not info.running.get(s)]
-        if stopped:
-            raise StepFailed(f"desktop(s) {', '.join(stopped)} not running")
-        settings = self.runtime.settings
-        problems: list[str] = []
-
-        def check(device: dict[str, Any]) -> str | None:
-            with self.runtime.session_factory() as db:
-                row = db.get(Device, device["id"])
-                if row is None:
-                    return f"{device['name']}: deleted from the inventory"
-                target = target_for(db, self.runtime.box, row, settings)
-            command = "true"
-            if device["type"] == "thin_client":
-                command = f"cat {settings.device_root(device['name'])}{THIN_CLIENT_CONFIG}"
-            try:
-                result = run_command(
-                    target, command, timeout=20, connect_timeout=settings.ssh_connect_timeout_s
-                )
-            except SshError as exc:
-                return exc.message
-            if result.exit_status != 0:
-                return (
-                    f"{device['name']}: '{command}' exited with {result.exit_status}: {result.stderr.strip()}"
-                )
-            if device["type"] == "thin_client":
-                config = yaml.safe_load(result.stdout) or {}
-                have = {
-                    (p.get("network"), p.get("host"), p.get("port")) for p in config.get("profiles") or []
-                }
-                want = {(c.network, c.host, c.port) for c in info.consoles}
-                if not want <= have:
-                    missing = ", ".join(f"{n} {h}:{p}" for n, h, p in sorted(want - have))
-                    return (
-                        f"{device['name']}: thin client config does not name console(s) {missing}; "
-                        "run the setup again to re-apply it"
-                    )
-            return None
-
-        devices = [binding.thin_client, *binding.calling_displays]
-        with ThreadPoolExecutor(max_workers=max(1, min(settings.ssh_concurrency, len(devices)))) as pool:
-            problems.extend(p for p in pool.map(check, devices) if p)
-        with self.runtime.session_factory() as db:
-            for device in binding.peripherals:
-                row = db.get(Device, device["id"])
-                if row is not None and row.oper_status == "down":
-                    problems.append(f"{row.name}: down ({row.last_error or 'no answer to polling'})")
-        if problems:
-            raise StepFailed("; ".join(problems))
-        ctx.log(
-            f"window {ref.number}: desktops {', '.join(info.desktops.values())} running; "
-            f"thin client names {', '.join(f'{c.network} {c.host}:{c.port}' for c in info.consoles)}"
-        )
-        return f"desktops running, thin client config in place, {len(devices)} device(s) up"
-
     # --- the teardown job -----------------------------------------------------------------------------
 
     def _teardown(self, ctx: JobContext, ref: WindowRef) -> dict[str, Any]:
         def run_step(step: str) -> str:
             if step == "unconfigure":
-                binding = self._step_bind_quiet(ref)
+                binding, missing = self._step_bind_quiet(ref)
                 if binding is None:
-                    return "no thin client bound: nothing to unconfigure"
-                displays = [binding.hosts[d["id"]] for d in binding.calling_displays]
-                hosts = (binding.hosts[binding.thin_client["id"]], *displays)
+                    return f"no {type_label(missing)} bound: nothing to unconfigure"
+                hosts = tuple(binding.hosts[d["id"]] for d in binding.configured_devices())
                 playbook = get_playbook("window_setup")
                 result = playbook_service.run_in_job(
                     ctx,
@@ -442,7 +352,8 @@ class WindowSetup:
                 )
                 if not result.ok:
                     raise StepFailed(playbook_service.failure_message(playbook, result))
-                return "thin client and calling display configuration removed"
+                labels = [type_label(t.slug) for t in binding.configured()]
+                return f"{' and '.join(labels)} configuration removed"
             self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
             return "seat removed"
 
@@ -450,10 +361,11 @@ class WindowSetup:
         self._update(ref.id, steps={}, outputs={})
         return result
 
-    def _step_bind_quiet(self, ref: WindowRef) -> Binding | None:
+    def _step_bind_quiet(self, ref: WindowRef) -> tuple[Binding | None, str]:
+        """The binding, or (None, the device type) when a device the window must have is not bound."""
         try:
-            return self._step_bind(ref)
+            return self._step_bind(ref), ""
         except StepFailed as exc:
-            if "needs exactly one thin client" in exc.message and "found none" in exc.message:
-                return None
+            if exc.missing:
+                return None, exc.missing
             raise

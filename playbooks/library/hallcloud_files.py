@@ -45,8 +45,9 @@ def main():
         if state == "absent":
             if os.path.lexists(path):
                 changed.append(path)
-                diffs.append({"before_header": path, "after_header": path, "before": _read(path) or "",
-                              "after": ""})
+                diffs.append(
+                    {"before_header": path, "after_header": path, "before": _read(path) or "", "after": ""}
+                )
                 if not module.check_mode:
                     if os.path.isdir(path) and not os.path.islink(path):
                         shutil.rmtree(path)

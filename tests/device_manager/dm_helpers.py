@@ -1,4 +1,4 @@
-"""Small builders shared by the device-manager API tests."""
+"""Small builders shared by the device-manager API tests, and :class:`Api` (the app plus tokens)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,22 @@ from typing import Any
 
 import httpx
 
+from tests.plugin import mint_token
+
 API = "/api/v1"
+
+# the hall's device types (ARCHITECTURE.md); the registry may add more, each with its own file
+HALL_TYPES = {
+    "kiosk",
+    "queue_ticket_machine",
+    "calling_display",
+    "printer",
+    "id_reader",
+    "thin_client",
+    "switch",
+    "ups",
+    "camera",
+}
 
 
 async def create(
@@ -49,3 +64,24 @@ async def count(client: httpx.AsyncClient, headers: dict[str, str], path: str) -
     response = await client.get(f"{API}/{path}", headers=headers)
     assert response.status_code == 200, response.text
     return int(response.json()["count"])
+
+
+class Api:
+    """An app plus helpers to mint tokens and call it as a given role."""
+
+    def __init__(self, app: Any, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+        self.session_factory = app.state.session_factory
+
+    def token(
+        self,
+        role: str,
+        site_ids: list[int] | None = None,
+        expires_days: int | None = 30,
+        name: str | None = None,
+    ) -> str:
+        return mint_token(self.session_factory, role, site_ids=site_ids, expires_days=expires_days, name=name)
+
+    def headers(self, role: str = "admin", site_ids: list[int] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, site_ids)}"}

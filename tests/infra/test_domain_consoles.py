@@ -23,7 +23,7 @@ from pulumi.dynamic.config import Config
 from infra.providers import DomainProvider, VolumeProvider
 from infra.providers.domain import _request
 from tests.vdi.test_console_tickets import vnc_login
-from tests.web.guests import hypervisor_uri
+from tests.guests import hypervisor_uri
 from vdi.conn import connect
 from vdi.console_tickets import issue_ticket
 from vdi.domain import define_domain, undefine_domain

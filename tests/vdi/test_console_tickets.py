@@ -19,7 +19,7 @@ import libvirt
 import pytest
 from PIL import Image, ImageChops
 
-from tests.web.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
+from tests.guests import COLOURS, GuestSpec, hypervisor_uri, start_guests, stop_guests
 from vdi.conn import connect
 from vdi.console_tickets import (
     VNC_PASSWORD_LENGTH,

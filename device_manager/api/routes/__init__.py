@@ -19,6 +19,8 @@ from device_manager.api.routes import (
     windows,
 )
 
+__all__ = ["api_router"]
+
 api_router = APIRouter()
 for module in (
     sites,

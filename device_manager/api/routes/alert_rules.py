@@ -11,6 +11,8 @@ from device_manager.errors import Conflict, Invalid, NotFound, PermissionDenied
 from device_manager.schemas.alerts import THRESHOLD_KINDS, AlertRuleCreate, AlertRulePublic, AlertRuleUpdate
 from device_manager.schemas.common import Page
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/alert-rules", tags=["alert-rules"])
 
 

@@ -15,6 +15,8 @@ from device_manager.schemas.common import Page
 from device_manager.services import inventory
 from device_manager.services.alerts import Notification
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 

@@ -10,6 +10,8 @@ from device_manager.schemas.auth import AuditEntryPublic
 from device_manager.schemas.common import Page
 from device_manager.services import inventory
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/audit-log", tags=["audit-log"])
 
 

@@ -14,6 +14,8 @@ from device_manager.schemas.credentials import (
 )
 from device_manager.services import credentials, inventory
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/credential-profiles", tags=["credential-profiles"])
 
 

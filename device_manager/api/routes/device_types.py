@@ -9,6 +9,8 @@ from device_manager.schemas.common import Page
 from device_manager.schemas.inventory import DeviceTypeCreate, DeviceTypePublic, DeviceTypeUpdate
 from device_manager.services import inventory
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/device-types", tags=["device-types"])
 
 

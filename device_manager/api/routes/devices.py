@@ -20,6 +20,8 @@ from device_manager.schemas.inventory import (
 )
 from device_manager.services import imports, inventory, polling
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 IMPORT_TYPES: dict[str, imports.ImportFormat] = {

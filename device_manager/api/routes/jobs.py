@@ -5,32 +5,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
-from device_manager.api.deps import ItStaff, SessionDep, Viewer
+from device_manager.api.deps import ItStaff, RuntimeDep, SessionDep, Viewer
 from device_manager.core.security import Principal
+from device_manager.db.job_models import Job
 from device_manager.db.models import Device
-from device_manager.db.models_ops import Job
 from device_manager.jobs import stream
 from device_manager.jobs.manager import log_lines
-from device_manager.jobs.runtime import OpsRuntime, ops_runtime
 from device_manager.jobs.schemas import JobAccepted, JobLogLinePublic, JobPublic
 from device_manager.schemas.common import Page
 from device_manager.services import inventory
 
+__all__ = ["accepted", "devices_of", "router"]
+
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-def get_ops(request: Request, db: SessionDep) -> OpsRuntime:
-    if getattr(request.app.state, "ops", None) is None:
-        db.commit()  # creating the runtime writes (interrupted jobs): release this request's SQLite lock
-    return ops_runtime(request.app.state)
-
-
-OpsDep = Annotated[OpsRuntime, Depends(get_ops)]
 
 
 def accepted(job_id: int, prefix: str = "/api/v1") -> JobAccepted:
@@ -108,10 +100,10 @@ def stream_log(
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)
-def cancel_job(db: SessionDep, principal: ItStaff, ops: OpsDep, job_id: int) -> JobPublic:
+def cancel_job(db: SessionDep, principal: ItStaff, runtime: RuntimeDep, job_id: int) -> JobPublic:
     job = _job(db, principal, job_id)
     db.commit()  # release this request's SQLite lock before the job manager writes
-    if not ops.jobs.cancel(job_id):
+    if not runtime.jobs.cancel(job_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already finished ({job.status})")
     db.refresh(job)
     return JobPublic.model_validate(job)
@@ -128,28 +120,31 @@ class PlaybookRunCreate(BaseModel):
 
 @router.get("/playbooks/catalog")
 def list_playbooks(_principal: Viewer) -> list[dict[str, Any]]:
-    from device_manager.ansible.playbooks import CATALOG
+    from device_manager.ansible import playbooks
 
-    return [
-        {
-            "name": p.name,
-            "description": p.description,
-            "device_types": list(p.device_types),
-            "variables": list(p.variables),
-        }
-        for p in CATALOG.values()
-    ]
+    return [playbooks.describe(p) for p in playbooks.catalog().values()]
 
 
 @router.post("/playbooks/{name}", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 def run_playbook(
-    db: SessionDep, principal: ItStaff, ops: OpsDep, request: Request, name: str, payload: PlaybookRunCreate
+    db: SessionDep,
+    principal: ItStaff,
+    runtime: RuntimeDep,
+    request: Request,
+    name: str,
+    payload: PlaybookRunCreate,
 ) -> JobAccepted:
     from device_manager.ansible import service as ansible_service
 
     devices = devices_of(db, principal, payload.device_ids)
     job_id = ansible_service.submit_playbook(
-        ops, db, name, devices, check=payload.check, variables=payload.variables, created_by=principal.actor
+        runtime,
+        db,
+        name,
+        devices,
+        check=payload.check,
+        variables=payload.variables,
+        created_by=principal.actor,
     )
     return accepted(job_id, request.app.state.settings.api_v1_prefix)
 

@@ -1,3 +1,6 @@
+"""Maintenance windows (time ranges in which a site or a device raises no alerts): not to be confused
+with service windows (``windows.py``)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
@@ -9,11 +12,13 @@ from device_manager.errors import Invalid, NotFound
 from device_manager.schemas.alerts import MaintenanceWindowCreate, MaintenanceWindowPublic
 from device_manager.schemas.common import Page
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/maintenance-windows", tags=["maintenance-windows"])
 
 
 @router.get("", response_model=Page[MaintenanceWindowPublic])
-def list_windows(
+def list_maintenance_windows(
     db: SessionDep, principal: Viewer, current: bool = Query(False, description="only windows in force now")
 ) -> Page[MaintenanceWindowPublic]:
     query = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at.desc())
@@ -30,7 +35,7 @@ def list_windows(
 
 
 @router.post("", response_model=MaintenanceWindowPublic, status_code=status.HTTP_201_CREATED)
-def create_window(
+def create_maintenance_window(
     db: SessionDep, principal: Operator, payload: MaintenanceWindowCreate
 ) -> MaintenanceWindowPublic:
     if payload.device_id is not None:
@@ -45,14 +50,14 @@ def create_window(
     return MaintenanceWindowPublic.model_validate(row)
 
 
-@router.delete("/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_window(db: SessionDep, principal: Operator, window_id: int) -> None:
-    row = db.get(MaintenanceWindow, window_id)
+@router.delete("/{maintenance_window_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_maintenance_window(db: SessionDep, principal: Operator, maintenance_window_id: int) -> None:
+    row = db.get(MaintenanceWindow, maintenance_window_id)
     site = row.site_id if row else None
     if row is not None and row.device_id is not None:
         device = db.get(Device, row.device_id)
         site = device.site_id if device else None
     if row is None or not principal.sees_site(site):
-        raise NotFound("maintenance window", window_id)
+        raise NotFound("maintenance window", maintenance_window_id)
     db.delete(row)
     db.commit()

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from device_manager.api.deps import Admin, ItStaff, Operator, SessionDep, Viewer, note
-from device_manager.api.routes.jobs import OpsDep, accepted, devices_of
+from device_manager.api.deps import Admin, ItStaff, Operator, RuntimeDep, SessionDep, Viewer, note
+from device_manager.api.routes.jobs import accepted, devices_of
 from device_manager.jobs.schemas import JobAccepted
 from device_manager.services import inventory
 from device_manager.ssh import hostkeys, operations
@@ -19,8 +19,7 @@ from device_manager.ssh.errors import SshError
 
 router = APIRouter(tags=["ssh"])
 
-# read-only operations an operator may run; the rest need it_staff
-READ_ONLY = ("collect_logs", "disk_usage", "check_process", "fetch_config")
+__all__ = ["router"]
 
 
 class KeyPublic(BaseModel):
@@ -56,10 +55,10 @@ def _public(key: HostKey | None) -> KeyPublic | None:
 
 
 @router.get("/devices/{device_id}/ssh/host-key", response_model=HostKeyState)
-def scan_host_key(db: SessionDep, principal: ItStaff, ops: OpsDep, device_id: int) -> HostKeyState:
+def scan_host_key(db: SessionDep, principal: ItStaff, runtime: RuntimeDep, device_id: int) -> HostKeyState:
     device = inventory.get_device(db, principal, device_id)
     try:
-        seen = hostkeys.scan(db, device, ops.settings.ssh_port, ops.settings.ssh_connect_timeout_s)
+        seen = hostkeys.scan(db, device, runtime.settings.ssh_port, runtime.settings.ssh_connect_timeout_s)
     except SshError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.message) from None
     if seen.state == "changed" and seen.trusted is not None:
@@ -74,7 +73,12 @@ def scan_host_key(db: SessionDep, principal: ItStaff, ops: OpsDep, device_id: in
 
 @router.post("/devices/{device_id}/ssh/trust", response_model=HostKeyState)
 def trust_host_key(
-    db: SessionDep, principal: ItStaff, ops: OpsDep, request: Request, device_id: int, payload: TrustRequest
+    db: SessionDep,
+    principal: ItStaff,
+    runtime: RuntimeDep,
+    request: Request,
+    device_id: int,
+    payload: TrustRequest,
 ) -> HostKeyState:
     device = inventory.get_device(db, principal, device_id)
     if payload.replace and not principal.at_least("admin"):
@@ -86,8 +90,8 @@ def trust_host_key(
             payload.fingerprint,
             principal.actor,
             replace=payload.replace,
-            port=ops.settings.ssh_port,
-            timeout=ops.settings.ssh_connect_timeout_s,
+            port=runtime.settings.ssh_port,
+            timeout=runtime.settings.ssh_connect_timeout_s,
         )
     except SshError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.message) from None
@@ -106,7 +110,7 @@ def forget_host_key(db: SessionDep, principal: Admin, device_id: int) -> None:
 
 @router.get("/ssh/operations")
 def list_operations(_principal: Viewer, device_type: str | None = None) -> list[dict[str, Any]]:
-    ops = operations.catalog_for(device_type) if device_type else list(operations.CATALOG.values())
+    ops = operations.catalog_for(device_type) if device_type else list(operations.catalog().values())
     return [
         {
             "name": o.name,
@@ -114,7 +118,8 @@ def list_operations(_principal: Viewer, device_type: str | None = None) -> list[
             "device_types": list(o.device_types),
             "params": list(o.params),
             "timeout_s": o.timeout_s,
-            "role": "operator" if o.name in READ_ONLY else "it_staff",
+            # read-only operations an operator may run; the rest need it_staff
+            "role": "operator" if o.read_only else "it_staff",
         }
         for o in ops
     ]
@@ -122,21 +127,26 @@ def list_operations(_principal: Viewer, device_type: str | None = None) -> list[
 
 @router.post("/ssh/operations/{name}", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 def run_operation(
-    db: SessionDep, principal: Operator, ops: OpsDep, request: Request, name: str, payload: OperationRequest
+    db: SessionDep,
+    principal: Operator,
+    runtime: RuntimeDep,
+    request: Request,
+    name: str,
+    payload: OperationRequest,
 ) -> JobAccepted:
     operation = operations.get(name)
-    if name not in READ_ONLY and not principal.at_least("it_staff"):
+    if not operation.read_only and not principal.at_least("it_staff"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"operation '{name}' needs the 'it_staff' role")
     devices = devices_of(db, principal, payload.device_ids)
-    runs = ssh_service.plan_operation(db, devices, name, payload.params, ops.settings)
+    runs = ssh_service.plan_operation(db, devices, name, payload.params, runtime.settings)
     single = devices[0] if len(devices) == 1 else None
     db.commit()  # end this request's transaction: on SQLite it holds the write lock the job needs
-    job_id = ops.jobs.submit(
+    job_id = runtime.jobs.submit(
         "ssh_operation",
         f"{operation.name} on "
         + ", ".join(d.name for d in devices[:5])
         + ("..." if len(devices) > 5 else ""),
-        lambda ctx: ssh_service.run_on_devices(ctx, ops.box, ops.settings, runs),
+        lambda ctx: ssh_service.run_on_devices(ctx, runtime.box, runtime.settings, runs),
         params={"operation": name, "params": payload.params, "device_ids": payload.device_ids},
         created_by=principal.actor,
         site_id=devices[0].site_id if len({d.site_id for d in devices}) == 1 else None,
@@ -148,15 +158,15 @@ def run_operation(
 
 @router.post("/ssh/commands", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 def run_arbitrary_command(
-    db: SessionDep, principal: Admin, ops: OpsDep, request: Request, payload: CommandRequest
+    db: SessionDep, principal: Admin, runtime: RuntimeDep, request: Request, payload: CommandRequest
 ) -> JobAccepted:
     devices = devices_of(db, principal, payload.device_ids)
     runs = ssh_service.plan_command(devices, payload.command, payload.timeout_s)
     db.commit()  # end this request's transaction: on SQLite it holds the write lock the job needs
-    job_id = ops.jobs.submit(
+    job_id = runtime.jobs.submit(
         "ssh_command",
         "admin command on " + ", ".join(d.name for d in devices[:5]) + ("..." if len(devices) > 5 else ""),
-        lambda ctx: ssh_service.run_on_devices(ctx, ops.box, ops.settings, runs),
+        lambda ctx: ssh_service.run_on_devices(ctx, runtime.box, runtime.settings, runs),
         params={"device_ids": payload.device_ids, "timeout_s": payload.timeout_s},
         created_by=principal.actor,
         site_id=devices[0].site_id if len({d.site_id for d in devices}) == 1 else None,

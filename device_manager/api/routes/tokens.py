@@ -10,6 +10,8 @@ from device_manager.errors import Invalid, NotFound, PermissionDenied
 from device_manager.schemas.auth import TokenCreate, TokenCreated, TokenPublic
 from device_manager.schemas.common import Page
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 

@@ -1,20 +1,25 @@
-"""Window setup: ``POST /windows/{number}/setup`` opens a service window (seat, devices, playbooks,
-verification) as a job; ``GET`` shows where it stands (and the failed step); ``DELETE`` tears it down."""
+"""Window setup: ``POST /windows/{window_id}/setup`` opens a service window (seat, devices, playbooks,
+verification) as a job; ``GET`` shows where it stands (and the failed step); ``DELETE`` tears it down.
+
+The path names the window by its id, like every ``/windows/{window_id}`` path; find a window by its
+number with ``GET /windows?number=12`` (``hall window setup 12`` does the lookup itself)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
-from device_manager.api.deps import ItStaff, SessionDep, Viewer, note
-from device_manager.api.routes.jobs import OpsDep, accepted
-from device_manager.db.models_ops import WindowSetupState
+from device_manager.api.deps import ItStaff, RuntimeDep, SessionDep, Viewer, note
+from device_manager.api.routes.jobs import accepted
+from device_manager.db.job_models import WindowSetupState
 from device_manager.jobs.schemas import JobAccepted
+from device_manager.services import inventory
 from device_manager.windows.service import window_setup
-from device_manager.windows.workflow import find_window
+
+__all__ = ["WindowSetupPublic", "router"]
 
 router = APIRouter(prefix="/windows", tags=["window setup"])
 
@@ -31,19 +36,14 @@ class WindowSetupPublic(BaseModel):
     updated_at: dt.datetime | None
 
 
-SiteQuery = Query(None, description="the hall, when several halls have a window with this number")
-
-
-@router.get("/{number}/setup", response_model=WindowSetupPublic)
-def get_setup(
-    db: SessionDep, principal: Viewer, number: int, site_id: int | None = SiteQuery
-) -> WindowSetupPublic:
-    window = find_window(db, number, site_id, principal.sees_site)
+@router.get("/{window_id}/setup", response_model=WindowSetupPublic)
+def get_setup(db: SessionDep, principal: Viewer, window_id: int) -> WindowSetupPublic:
+    window = inventory.get_window(db, principal, window_id)
     state = db.get(WindowSetupState, window.id)
     if state is None:
         return WindowSetupPublic(
             window_id=window.id,
-            number=number,
+            number=window.number,
             status="absent",
             failed_step=None,
             error=None,
@@ -54,7 +54,7 @@ def get_setup(
         )
     return WindowSetupPublic(
         window_id=window.id,
-        number=number,
+        number=window.number,
         status=state.status,
         failed_step=state.failed_step,
         error=state.error,
@@ -65,31 +65,21 @@ def get_setup(
     )
 
 
-@router.post("/{number}/setup", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{window_id}/setup", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 def start_setup(
-    db: SessionDep,
-    principal: ItStaff,
-    ops: OpsDep,
-    request: Request,
-    number: int,
-    site_id: int | None = SiteQuery,
+    db: SessionDep, principal: ItStaff, runtime: RuntimeDep, request: Request, window_id: int
 ) -> JobAccepted:
-    window = find_window(db, number, site_id, principal.sees_site)
-    job_id = window_setup(ops).submit(db, window, principal.actor)
-    note(request, f"window {number} setup: job {job_id}")
+    window = inventory.get_window(db, principal, window_id)
+    job_id = window_setup(runtime).submit(db, window, principal.actor)
+    note(request, f"window {window.number} (id {window.id}) setup: job {job_id}")
     return accepted(job_id, request.app.state.settings.api_v1_prefix)
 
 
-@router.delete("/{number}/setup", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
+@router.delete("/{window_id}/setup", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 def teardown(
-    db: SessionDep,
-    principal: ItStaff,
-    ops: OpsDep,
-    request: Request,
-    number: int,
-    site_id: int | None = SiteQuery,
+    db: SessionDep, principal: ItStaff, runtime: RuntimeDep, request: Request, window_id: int
 ) -> JobAccepted:
-    window = find_window(db, number, site_id, principal.sees_site)
-    job_id = window_setup(ops).submit(db, window, principal.actor, teardown=True)
-    note(request, f"window {number} teardown: job {job_id}")
+    window = inventory.get_window(db, principal, window_id)
+    job_id = window_setup(runtime).submit(db, window, principal.actor, teardown=True)
+    note(request, f"window {window.number} (id {window.id}) teardown: job {job_id}")
     return accepted(job_id, request.app.state.settings.api_v1_prefix)

@@ -1,3 +1,6 @@
+"""Windows (numbered service counters, a NetBox Location-like thing with a seat): ``/windows`` and
+``/windows/{window_id}``; their setup is ``window_setup.py`` under the same key."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
@@ -9,6 +12,8 @@ from device_manager.schemas.common import Page
 from device_manager.schemas.inventory import WindowCreate, WindowPublic, WindowUpdate
 from device_manager.services import inventory
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/windows", tags=["windows"])
 
 
@@ -17,6 +22,7 @@ def list_windows(
     db: SessionDep,
     principal: Viewer,
     site_id: int | None = None,
+    number: int | None = Query(None, description="only the window(s) with this number"),
     service: str | None = Query(None, description="only windows offering this service (事项)"),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
@@ -26,6 +32,8 @@ def list_windows(
     )
     if site_id is not None:
         query = query.where(Window.site_id == site_id)
+    if number is not None:
+        query = query.where(Window.number == number)
     if service is None:
         count, rows = inventory.page(db, query, limit, offset)
     else:

@@ -76,10 +76,10 @@ function windowTile(site, w) {
     const canOpen = ["it_staff", "admin"].includes(o.me.role);
     rows.push(el("li", { class: "seat-row" }, el("span", {}, `${t("map.seat")} ${seat.name}`),
       canOpen ? el("button", { class: "open-seat", onclick: () => openSeat(seat.name) }, t("map.open_seat")) : ""));
-    for (const role of ["gov", "internet"]) {
-      const st = seat.states[role] || "unknown";
+    for (const side of ["gov", "internet"]) {
+      const st = seat.states[side] || "unknown";
       status = worst(status, desktopStatus(st));
-      rows.push(el("li", { dataset: { desktop: role } }, el("span", {}, `${t("map.desktops")} ${t(`desktop.${role}`)}`), badge(st)));
+      rows.push(el("li", { dataset: { desktop: side } }, el("span", {}, `${t("map.desktops")} ${t(`desktop.${side}`)}`), badge(st)));
     }
   } else rows.push(el("li", {}, el("span", {}, t("map.no_seat"))));
   for (const d of devices) {
@@ -233,8 +233,13 @@ async function followJob(id, pre, statusLine) {
 }
 
 // ---- shell ---------------------------------------------------------------------------------------------
+let renderSeq = 0;
+
 async function render() {
   if (!state.overview) return;
+  // a view that awaits (a device's detail) must not overwrite the view of a later render (navigation,
+  // language), which would leave e.g. the map's address showing a device page until the next update
+  const seq = ++renderSeq;
   const [path, query] = (location.hash.slice(1) || "/map").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -252,6 +257,7 @@ async function render() {
     else if (state.view === "jobs" && state.overview.features.jobs) content = await renderJobs(params);
     else content = renderMap();
   } catch (e) { content = el("p", { class: "error" }, String(e)); }
+  if (seq !== renderSeq) return;
   $("#view").replaceChildren(content);
   document.body.dataset.view = state.view;
 }

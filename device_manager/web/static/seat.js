@@ -4,56 +4,56 @@ import RFB from "/ui/novnc/core/rfb.js";
 import { loadLanguage, currentLanguage, t } from "/ui/static/i18n.js";
 
 const seat = decodeURIComponent(location.pathname.split("/")[2] || "");
-const ROLES = ["gov", "internet"];
+const SIDES = ["gov", "internet"];
 const consoles = {};
 window.hallSeat = { seat, consoles };
 
 document.getElementById("seat-name").textContent = seat;
 
-function setState(role, state) {
-  const pane = document.getElementById(`pane-${role}`);
+function setState(side, state) {
+  const pane = document.getElementById(`pane-${side}`);
   pane.dataset.state = state;
-  document.getElementById(`tab-${role}`).dataset.state = state;
+  document.getElementById(`tab-${side}`).dataset.state = state;
   pane.querySelector(".status").dataset.i18n = `seat.${state}`;
   pane.querySelector(".status").textContent = t(`seat.${state}`);
   pane.querySelector(".reconnect").hidden = !(state === "disconnected" || state === "failed");
 }
 
-function show(role) {
-  document.body.dataset.active = role;
-  for (const r of ROLES) {
-    document.getElementById(`tab-${r}`).setAttribute("aria-selected", String(r === role));
+function show(side) {
+  document.body.dataset.active = side;
+  for (const r of SIDES) {
+    document.getElementById(`tab-${r}`).setAttribute("aria-selected", String(r === side));
   }
-  const rfb = consoles[role];
+  const rfb = consoles[side];
   if (rfb) rfb.focus();
 }
 
-async function connect(role) {
-  setState(role, "connecting");
-  const old = consoles[role];
+async function connect(side) {
+  setState(side, "connecting");
+  const old = consoles[side];
   if (old) { try { old.disconnect(); } catch (e) { /* already closed */ } }
-  const r = await fetch(`/seat/${encodeURIComponent(seat)}/consoles/${role}`, {
+  const r = await fetch(`/seat/${encodeURIComponent(seat)}/consoles/${side}`, {
     method: "POST", credentials: "same-origin" });
   if (r.status === 401) { location.reload(); return; }
-  if (!r.ok) { setState(role, "failed"); return; }
+  if (!r.ok) { setState(side, "failed"); return; }
   const c = await r.json();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.hostname}:${c.port}/${c.path}`;
-  const screen = document.querySelector(`#pane-${role} .screen`);
+  const screen = document.querySelector(`#pane-${side} .screen`);
   screen.replaceChildren();
   const rfb = new RFB(screen, url, { credentials: { password: c.password }, shared: true });
   rfb.scaleViewport = true;
   rfb.resizeSession = false;
   rfb.background = "#000";
-  rfb.addEventListener("connect", () => { setState(role, "connected"); if (document.body.dataset.active === role) rfb.focus(); });
-  rfb.addEventListener("disconnect", (e) => setState(role, e.detail.clean ? "disconnected" : "failed"));
-  rfb.addEventListener("securityfailure", () => setState(role, "failed"));
-  consoles[role] = rfb;
+  rfb.addEventListener("connect", () => { setState(side, "connected"); if (document.body.dataset.active === side) rfb.focus(); });
+  rfb.addEventListener("disconnect", (e) => setState(side, e.detail.clean ? "disconnected" : "failed"));
+  rfb.addEventListener("securityfailure", () => setState(side, "failed"));
+  consoles[side] = rfb;
 }
 
-for (const role of ROLES) {
-  document.getElementById(`tab-${role}`).addEventListener("click", () => show(role));
-  document.querySelector(`#pane-${role} .reconnect`).addEventListener("click", () => connect(role));
+for (const side of SIDES) {
+  document.getElementById(`tab-${side}`).addEventListener("click", () => show(side));
+  document.querySelector(`#pane-${side} .reconnect`).addEventListener("click", () => connect(side));
 }
 
 // Capture phase: the hotkeys switch desktops before noVNC forwards the keys to the guest.
@@ -78,4 +78,4 @@ document.getElementById("lang").addEventListener("click", async () => {
 await loadLanguage();
 document.getElementById("lang").textContent = currentLanguage() === "zh-CN" ? "EN" : "中文";
 show("gov");
-for (const role of ROLES) connect(role);
+for (const side of SIDES) connect(side);
