@@ -15,9 +15,7 @@ import benchmarks
 
 
 def main(argv: list[str]) -> int:
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
-    )
+    names = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
     if argv:
         wanted = {a if a.startswith("bench_") else f"bench_{a}" for a in argv}
         unknown = wanted - set(names)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from images.catalog import testimage_name
 from vdi.conn import connect
-from vdi.serial_console import SerialConsole
 from vdi.console_tickets import locked_graphics
 from vdi.domain import define_domain, undefine_domain
 from vdi.domain_plan import DomainRequest, KernelBoot, image_for, plan_domain
+from vdi.serial_console import SerialConsole
 from vdi.testguest import boot_to_marker, build_test_image
 
 # Linux console colours (SGR 40-47) and the RGB QEMU's VGA palette shows them in

@@ -91,8 +91,11 @@ def build_test_image(arch: str) -> GuestImageFiles:
     try:
         module = importlib.import_module("images.testimage.build")
     except ModuleNotFoundError as exc:
-        raise InvalidSpec(f"test image {arch}", f"the builder is not installed ({exc})",
-                          "install HallCloud with images/testimage") from exc
+        raise InvalidSpec(
+            f"test image {arch}",
+            f"the builder is not installed ({exc})",
+            "install HallCloud with images/testimage",
+        ) from exc
     image: GuestImageFiles = module.build_test_image(arch)
     return image
 

@@ -22,8 +22,8 @@ from pulumi.dynamic.config import Config
 
 from infra.providers import DomainProvider, VolumeProvider
 from infra.providers.domain import _request
-from tests.vdi.test_console_tickets import vnc_login
 from tests.guests import hypervisor_uri
+from tests.vdi.test_console_tickets import vnc_login
 from vdi.conn import connect
 from vdi.console_tickets import issue_ticket
 from vdi.domain import define_domain, undefine_domain
