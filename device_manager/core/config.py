@@ -10,6 +10,7 @@ The data directory (SQLite database, generated development master key, seats fil
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vdi.paths import state_dir
 
-__all__ = ["DEFAULT_SECRET", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_SECRET", "SETTINGS_FILE_ENV", "Settings", "default_data_dir", "settings_file"]
 
 DEFAULT_SECRET = "changethis"
 
@@ -26,6 +27,20 @@ DEFAULT_SECRET = "changethis"
 def default_data_dir() -> Path:
     """``<HallCloud's state directory>/device-manager`` (not created here)."""
     return state_dir(create=False) / "device-manager"
+
+
+SETTINGS_FILE_ENV = "HALLCLOUD_SETTINGS_FILE"
+
+
+def settings_file() -> Path | None:
+    """The controller's settings file: ``$HALLCLOUD_SETTINGS_FILE``, else ``controller.env`` in the default
+    data directory when it exists (``make demo`` writes one). ``KEY=value`` lines with the same names as
+    the environment variables; a variable set in the environment wins over the file."""
+    named = os.environ.get(SETTINGS_FILE_ENV)
+    if named:
+        return Path(named).expanduser()
+    default = default_data_dir() / "controller.env"
+    return default if default.is_file() else None
 
 
 def _ops(name: str) -> str:
@@ -37,6 +52,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HALLCLOUD_", env_file=None, extra="ignore", populate_by_name=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        # every process of the controller (hall serve, hall window, hall admin) reads the one settings file
+        values.setdefault("_env_file", settings_file())
+        super().__init__(**values)
 
     environment: Literal["development", "test", "production"] = "development"
     api_v1_prefix: str = "/api/v1"

@@ -55,3 +55,22 @@ def test_the_data_directory_is_in_the_state_directory(
     assert (
         settings.sqlalchemy_url == f"sqlite:///{tmp_path / 'state' / 'device-manager' / 'device_manager.db'}"
     )
+
+
+def test_the_settings_file_configures_every_controller_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
+    monkeypatch.delenv("HALLCLOUD_SETTINGS_FILE", raising=False)
+    monkeypatch.delenv("HALLCLOUD_POLL_INTERVAL_S", raising=False)
+    assert Settings().poll_interval_s == 60.0  # no file: the defaults
+    data = tmp_path / "state" / "device-manager"
+    data.mkdir(parents=True)
+    (data / "controller.env").write_text("HALLCLOUD_POLL_INTERVAL_S=15\nHALLCLOUD_OPS_STACK=demo\n")
+    assert (Settings().poll_interval_s, Settings().stack) == (15.0, "demo")  # the default file
+    monkeypatch.setenv("HALLCLOUD_POLL_INTERVAL_S", "20")
+    assert Settings().poll_interval_s == 20.0  # the environment wins over the file
+    other = tmp_path / "other.env"
+    other.write_text("HALLCLOUD_OPS_STACK=hall2\n")
+    monkeypatch.setenv("HALLCLOUD_SETTINGS_FILE", str(other))
+    assert Settings().stack == "hall2"  # a named file instead of the default one

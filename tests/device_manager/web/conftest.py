@@ -18,21 +18,8 @@ from device_manager.core.config import Settings
 from device_manager.core.secrets import generate_master_key
 from device_manager.main import create_app
 from device_manager.testing.net import free_tcp_port
-from tests.device_manager.web.browser import watch_page_errors
+from tests.device_manager.web.browser import checked_page, chromium
 from tests.plugin import SECRET_KEY, mint_token
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 90_000
 
 
 @dataclass
@@ -102,29 +89,13 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Chromium for the web tests. Package scope: Playwright's sync API keeps an event loop running
-    while it is open, which the asyncio tests of the packages after this one could not run beside."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Chromium for the web tests (package scope, see :func:`chromium`)."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context and page (zh-CN). Uncaught JavaScript errors on it, or on a page it
-    opens, fail the test once it has run."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    context.set_default_timeout(TIMEOUT_MS)  # generous: the test machine is shared and often loaded
-    errors = watch_page_errors(context)
-    pg = context.new_page()
-    try:
+    """A fresh browser context and page (zh-CN); JavaScript errors on it fail the test."""
+    with checked_page(browser) as pg:
         yield pg
-    finally:
-        context.close()
-    if errors:
-        pytest.fail("JavaScript error(s) on the page:\n" + "\n".join(errors), pytrace=False)
