@@ -2,17 +2,23 @@
 
 Runs the same workflow as ``POST /api/v1/windows/{window_id}/setup`` in this process (the job and its log
 land in the controller database like any other job) and prints the job's log as it goes. The hall stack
-comes from ``HALLCLOUD_OPS_STACK`` / ``HALLCLOUD_OPS_PULUMI_STATE_DIR`` or ``--stack`` / ``--state-dir``.
+comes from ``--stack`` / ``--state-dir``, the settings (``HALLCLOUD_OPS_STACK`` / ``..._PULUMI_STATE_DIR``),
+or is the only stack in HallCloud's state directory. Ctrl-C or SIGTERM cancel the job (its seat step stops
+the engine run and removes what it was creating), wait for it to end, and exit 130 / 143; running the
+command again resumes from the step that did not finish.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+
+from vdi.cancel import EXIT_CODES, deferred, interruptible, signal_of
 
 __all__ = ["window"]
 
@@ -44,7 +50,8 @@ def _runtime(stack: str | None, state_dir: str | None) -> Iterator[Any]:
         engine.dispose()
 
 
-def _follow(runtime: Any, job_id: int) -> dict[str, Any]:
+def _follow(runtime: Any, job_id: int, deadline: float | None = None) -> dict[str, Any]:
+    """Print the job's log as it grows until the job ends (or ``deadline`` passes)."""
     from device_manager.db.job_models import JOB_FINAL, Job
     from device_manager.jobs.manager import log_lines
 
@@ -56,7 +63,8 @@ def _follow(runtime: Any, job_id: int) -> dict[str, Any]:
                 click.echo(line.text, err=line.level == "error")
             job = db.get(Job, job_id)
             assert job is not None
-            if job.status in JOB_FINAL and not log_lines(db, job_id, seen, 1):
+            done = job.status in JOB_FINAL and not log_lines(db, job_id, seen, 1)
+            if done or (deadline is not None and time.monotonic() > deadline):
                 return {"status": job.status, "error": job.error, "result": job.result, "step": job.step}
         time.sleep(0.2)
 
@@ -82,7 +90,20 @@ def _run(number: int, site: str | None, stack: str | None, state_dir: str | None
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"job {job_id}: {'teardown' if teardown else 'setup'} of window {number}", err=True)
-        done = _follow(runtime, job_id)
+        try:
+            with interruptible():
+                done = _follow(runtime, job_id)
+        except KeyboardInterrupt as exc:
+            # cancel the job (the seat step stops its engine run, playbooks stop), wait for it to end
+            with deferred():
+                runtime.jobs.cancel(job_id)
+                done = _follow(runtime, job_id, deadline=time.monotonic() + 30)
+            click.echo(
+                f"interrupted; job {job_id} is {done['status']} at step {done['step'] or '-'}; "
+                f"`hall window {'teardown' if teardown else 'setup'} {number}` resumes it",
+                err=True,
+            )
+            sys.exit(EXIT_CODES.get(signal_of(exc), 130))
     timings = (done["result"] or {}).get("timings") or {}
     if timings:
         click.echo("steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), err=True)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,15 +58,20 @@ class SeatInfo:
 
 
 class SeatBackend(Protocol):
-    def apply(self, number: int, name: str, on_output: Output | None = None) -> SeatInfo:
-        """Make the window's seat exist and run (idempotent); return its consoles."""
+    def apply(
+        self, number: int, name: str, on_output: Output | None = None, cancel: threading.Event | None = None
+    ) -> SeatInfo:
+        """Make the window's seat exist and run (idempotent); return its consoles. Setting ``cancel``
+        stops the work within seconds (what it was creating is removed)."""
         ...
 
     def status(self, number: int) -> SeatInfo | None:
         """The seat as it runs now (None when the stack has no such window)."""
         ...
 
-    def remove(self, number: int, on_output: Output | None = None) -> None:
+    def remove(
+        self, number: int, on_output: Output | None = None, cancel: threading.Event | None = None
+    ) -> None:
         """Remove the window's seat (no error when it does not exist)."""
         ...
 
@@ -122,7 +128,10 @@ class InfraSeatBackend:
             {side: bool(seat[side].get("running")) for side in SIDES},
         )
 
-    def apply(self, number: int, name: str, on_output: Output | None = None) -> SeatInfo:
+    def apply(
+        self, number: int, name: str, on_output: Output | None = None, cancel: threading.Event | None = None
+    ) -> SeatInfo:
+        from infra.engine import StackInterrupted
         from infra.spec import HallConfigError
         from infra.windows import add_window, apply_window, change_window
 
@@ -131,15 +140,22 @@ class InfraSeatBackend:
             existing = next((w for w in spec.windows if w.number == number), None)
             if existing is None:
                 result = add_window(
-                    self.hall, {"number": number, "name": name, "seat": self._template()}, progress=on_output
+                    self.hall,
+                    {"number": number, "name": name, "seat": self._template()},
+                    progress=on_output,
+                    cancel=cancel,
                 )
             elif existing.name != name:
                 window = existing.model_dump(mode="json", exclude_none=True)
-                result = change_window(self.hall, number, {**window, "name": name}, progress=on_output)
+                result = change_window(
+                    self.hall, number, {**window, "name": name}, progress=on_output, cancel=cancel
+                )
             else:
-                result = apply_window(self.hall, number, progress=on_output)
+                result = apply_window(self.hall, number, progress=on_output, cancel=cancel)
         except HallConfigError as exc:
             raise SeatError(f"window {number}: the hall stack refused the seat: {exc}") from exc
+        except StackInterrupted as exc:
+            raise SeatError(f"window {number}: the seat step was stopped: {exc}") from exc
         except Exception as exc:  # the engine's errors are a short summary naming the log file
             raise SeatError(f"window {number}: pulumi up of the seat failed: {exc}") from exc
         if result.seat is None:
@@ -169,12 +185,14 @@ class InfraSeatBackend:
                 consoles.append(_console(side, seat[side]))
         return SeatInfo(number, tuple(consoles), {s: str(seat[s]["domain"]) for s in SIDES}, running)
 
-    def remove(self, number: int, on_output: Output | None = None) -> None:
+    def remove(
+        self, number: int, on_output: Output | None = None, cancel: threading.Event | None = None
+    ) -> None:
         from infra.windows import remove_window
 
         if not any(w.number == number for w in self.hall.spec().windows):
             return
         try:
-            remove_window(self.hall, number, progress=on_output)
+            remove_window(self.hall, number, progress=on_output, cancel=cancel)
         except Exception as exc:
             raise SeatError(f"window {number}: pulumi up removing the seat failed: {exc}") from exc

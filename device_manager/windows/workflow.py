@@ -243,7 +243,10 @@ class WindowSetup:
                 f"window {ref.number}: seat recorded as done but its desktops are not running: re-applying"
             )
         info = self.backend.apply(
-            ref.number, ref.name, on_output=lambda line: ctx.log(line.rstrip(), "output")
+            ref.number,
+            ref.name,
+            on_output=lambda line: ctx.log(line.rstrip(), "output"),
+            cancel=ctx.cancel_event,
         )
         self._record_step(ref.id, "seat", digest=want)
         self._outputs(ref.id, seat=info.as_dict())
@@ -354,7 +357,9 @@ class WindowSetup:
                     raise StepFailed(playbook_service.failure_message(playbook, result))
                 labels = [type_label(t.slug) for t in binding.configured()]
                 return f"{' and '.join(labels)} configuration removed"
-            self.backend.remove(ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"))
+            self.backend.remove(
+                ref.number, on_output=lambda line: ctx.log(line.rstrip(), "output"), cancel=ctx.cancel_event
+            )
             return "seat removed"
 
         result = self._run_steps(ctx, ref, TEARDOWN_STEPS, run_step, "absent")

@@ -24,7 +24,7 @@ class FakeSeats:
         self.applied: list[int] = []
         self.removed: list[int] = []
 
-    def apply(self, number, name, on_output=None):
+    def apply(self, number, name, on_output=None, cancel=None):
         self.applied.append(number)
         if on_output:
             on_output(f"fake up: window {number} ({name})")
@@ -43,7 +43,7 @@ class FakeSeats:
     def status(self, number):
         return self.seats.get(number)
 
-    def remove(self, number, on_output=None):
+    def remove(self, number, on_output=None, cancel=None):
         self.removed.append(number)
         self.seats.pop(number, None)
 
