@@ -8,6 +8,7 @@ silences libvirt's habit of printing every error to stderr.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -138,10 +139,26 @@ def libvirt_errors(obj: str, action: str, fix: str | None = None) -> Iterator[No
         raise convert(exc, obj, action, fix) from exc
 
 
+KNOWN_FIXES = (
+    (
+        re.compile(r"/sys/fs/cgroup/cpuset/\S*tasks'?: No space left on device"),
+        "the host's cgroup v1 cpuset partition for guests was empty when the guest started (several guests "
+        "started at once on a host where none ran before); run `make setup` on the host (it installs the "
+        "libvirt hook that prepares it before every start), then run the command again",
+    ),
+)
+"""libvirt messages whose cause is known, and the fix to print with them."""
+
+
+def _known_fix(message: str) -> str | None:
+    return next((fix for pattern, fix in KNOWN_FIXES if pattern.search(message)), None)
+
+
 def convert(exc: libvirt.libvirtError, obj: str, action: str, fix: str | None = None) -> VdiError:
     code = exc.get_error_code()
     message = exc.get_error_message() or str(exc)
     problem = f"cannot {action}: {message}"
+    fix = _known_fix(message) or fix
     if code in _NOT_FOUND_CODES:
         return NotFound(obj, problem, fix or "check the name, or create it first")
     if code == libvirt.VIR_ERR_NO_SUPPORT:

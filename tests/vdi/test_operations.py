@@ -243,3 +243,25 @@ def test_libvirt_errors_are_converted_at_the_boundary(test_conn, prefix) -> None
     with pytest.raises(ConnectionFailed, match=r"^hypervisor qemu\+tcp://127.0.0.9:1/system: cannot connect"):
         connect("qemu+tcp://127.0.0.9:1/system")
     assert issubclass(InvalidSpec, VdiError) and issubclass(NotFound, VdiError)
+
+
+def test_the_cgroup_failure_of_a_fresh_host_names_its_fix() -> None:
+    import libvirt as lv
+
+    from vdi.conn import convert
+
+    err = lv.libvirtError("x")
+    err.err = (
+        lv.VIR_ERR_SYSTEM_ERROR,
+        0,
+        "Unable to write to '/sys/fs/cgroup/cpuset/machine/qemu-4-demo-files.libvirt-qemu/emulator/tasks': "
+        "No space left on device",
+        0,
+        "",
+        None,
+        None,
+        0,
+        0,
+    )
+    converted = convert(err, "domain demo-files", "start the domain")
+    assert "No space left on device" in str(converted) and "run `make setup` on the host" in str(converted)
